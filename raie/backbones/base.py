@@ -1,0 +1,73 @@
+"""The backbone contract, modelled on RecBole's SequentialRecommender.
+
+A backbone maps a context window to a user vector and scores every item
+against it. Strategies and the evaluator talk only to this contract, so no
+strategy contains backbone-specific branches.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from raie.config import ExperimentConfig
+
+
+class SequentialRecommender(nn.Module, ABC):
+    """Context window in, scores over all items out."""
+
+    lora_target_modules: tuple[str, ...] = ()
+    """Names of the nn.Linear layers LoRA adapts (attention and FFN projections)."""
+
+    @abstractmethod
+    def user_vector(self, context: torch.Tensor) -> torch.Tensor:
+        """[B, L] item indices (0 = padding) -> [B, H] user vectors."""
+
+    @abstractmethod
+    def item_vectors(self) -> torch.Tensor:
+        """[n_items + 1, H]: row 0 is padding and is never recommended."""
+
+    def full_sort_scores(self, context: torch.Tensor) -> torch.Tensor:
+        """[B, n_items + 1] dot-product scores of every item."""
+        return self.user_vector(context) @ self.item_vectors().T
+
+    def representation(self, context: torch.Tensor) -> torch.Tensor:
+        """L2-normalised user vector of the context alone: the target never enters.
+
+        Call it on the frozen Set-up model to route windows to regions.
+        """
+        return nn.functional.normalize(self.user_vector(context), dim=-1)
+
+
+BackboneFactory = Callable[[ExperimentConfig, int], SequentialRecommender]
+_BACKBONES: dict[str, BackboneFactory] = {}
+
+
+def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
+    """Register ``factory(config, n_items) -> SequentialRecommender`` under a name."""
+
+    def decorate(factory: BackboneFactory) -> BackboneFactory:
+        _BACKBONES[name] = factory
+        return factory
+
+    return decorate
+
+
+def backbone_names() -> list[str]:
+    _import_builtin_backbones()
+    return sorted(_BACKBONES)
+
+
+def build_backbone(name: str, config: ExperimentConfig, n_items: int) -> SequentialRecommender:
+    _import_builtin_backbones()
+    if name not in _BACKBONES:
+        raise ValueError(f"unknown backbone '{name}'; choose one of {sorted(_BACKBONES)}")
+    return _BACKBONES[name](config, n_items)
+
+
+def _import_builtin_backbones() -> None:
+    # Imported lazily: registering a backbone must not load every other one.
+    from raie.backbones import sasrec  # noqa: F401

@@ -1,0 +1,1 @@
+"""The ``raie`` command line."""

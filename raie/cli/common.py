@@ -1,0 +1,37 @@
+"""Arguments and helpers shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from raie.config import ExperimentConfig, load_config, preset_path
+from raie.data.dataset import dataset_names
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, choices=dataset_names(), help="which loader reads --data-dir")
+    parser.add_argument("--data-dir", required=True, type=Path, help="folder holding the dataset's files")
+    parser.add_argument("--config", type=Path, default=None, help="YAML preset (default: configs/<dataset>.yaml)")
+
+
+def resolve_config(dataset: str, explicit: Path | None) -> ExperimentConfig:
+    """The explicit preset, else the shipped preset of the dataset, else defaults."""
+    if explicit is not None:
+        return load_config(explicit)
+    preset = preset_path(dataset)
+    return load_config(preset) if preset.is_file() else ExperimentConfig(dataset=dataset)
+
+
+def csv_list(text: str) -> tuple[str, ...]:
+    items = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list, e.g. base,lora")
+    return items
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in csv_list(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 0,1,2 ({error})") from error

@@ -1,0 +1,50 @@
+"""``raie experiment``: the offline protocol for several methods and seeds."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from raie.backbones import backbone_names
+from raie.cli.common import add_data_arguments, csv_list, int_list, resolve_config
+from raie.experiment import ExperimentRequest, run_experiment
+from raie.report import differences_table, results_table
+from raie.store import Store
+from raie.strategies import strategy_names
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    experiment = subparsers.add_parser("experiment", help="run methods under the offline S/F/T protocol")
+    add_data_arguments(experiment)
+    experiment.add_argument("--backbone", default="sasrec", choices=backbone_names())
+    experiment.add_argument("--methods", type=csv_list, default=("base", "lora"), help="comma-separated")
+    experiment.add_argument("--seeds", type=int_list, default=(0,), help="comma-separated integers")
+    experiment.add_argument("--store", type=Path, default=Path("var/store"), help="store directory")
+    experiment.set_defaults(handler=experiment_command)
+
+
+def experiment_command(args: argparse.Namespace) -> int:
+    unknown = [m for m in args.methods if m not in strategy_names()]
+    if unknown:
+        raise SystemExit(f"raie experiment: unknown method(s) {unknown}; choose from {strategy_names()}")
+    config = resolve_config(args.dataset, args.config)
+    request = ExperimentRequest(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        backbone=args.backbone,
+        methods=tuple(dict.fromkeys(args.methods)),
+        seeds=tuple(dict.fromkeys(args.seeds)),
+        store_dir=args.store,
+        config=config,
+    )
+    outcome = run_experiment(request)
+    with Store.open(args.store) as store:
+        print(f"run {outcome.run_id}: {args.dataset} / {args.backbone}, seeds {list(request.seeds)}")
+        print(results_table(store, outcome.run_id, request.methods))
+    differences = differences_table(outcome.rankings, request.methods, request.seeds)
+    if differences:
+        print(differences)
+    print(
+        f"wall time {outcome.seconds:.1f} s; rows in {args.store}/ table experiment_results, run_id '{outcome.run_id}'"
+    )
+    return 0

@@ -1,0 +1,220 @@
+"""Typed, frozen configuration for the offline protocol and training.
+
+Every value is validated in ``__post_init__`` and every field says what it
+means. Per-dataset presets live in ``configs/<dataset>.yaml`` with comments;
+:func:`load_config` turns such a file into an :class:`ExperimentConfig` and
+names the field and the fix when a value is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from raie.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PRESETS_DIR = REPO_ROOT / "configs"
+
+
+def _require(ok: bool, name: str, problem: str, fix: str) -> None:
+    if not ok:
+        raise ConfigError(name, problem, fix)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How raw interactions become positives (DESIGN.md section 4)."""
+
+    min_rating: float | None = 4.0
+    """An interaction is positive when rating >= min_rating; None keeps all."""
+    dedupe: bool = True
+    """Keep only the latest interaction of each (user, item) pair."""
+    k_core: int = 0
+    """Iteratively drop users and items with fewer positives; 0 disables."""
+
+    def __post_init__(self) -> None:
+        _require(self.k_core >= 0, "k_core", f"{self.k_core} < 0", "use 0 to disable")
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Time split, windows and held-out parts."""
+
+    cutoffs: tuple[float, ...] = (0.5, 0.8)
+    """Global timestamp quantiles that cut the timeline into blocks (S, F, T)."""
+    context_len: int = 10
+    """L: number of context items in a window."""
+    eval_stride: int = 5
+    """s: stride between right-aligned evaluation windows (T)."""
+    train_stride: int = 1
+    """Stride between training windows; 1 uses every position as a target."""
+    holdout_targets: int = 1
+    """h: per user and block, the last h positives are held out (S's score S)
+    and the h before them form the validation part (F's choose hyper-parameters)."""
+
+    def __post_init__(self) -> None:
+        cuts = self.cutoffs
+        _require(
+            len(cuts) >= 1 and all(0.0 < c < 1.0 for c in cuts) and list(cuts) == sorted(set(cuts)),
+            "cutoffs",
+            f"{list(cuts)} is not strictly increasing inside (0, 1)",
+            "give quantiles like [0.5, 0.8]",
+        )
+        for name in ("context_len", "eval_stride", "train_stride", "holdout_targets"):
+            value = getattr(self, name)
+            _require(value >= 1, name, f"{value} < 1", "use a positive integer")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training loop's budget; used for Set-up and for fine-tuning."""
+
+    epochs: int = 20
+    """Upper bound on passes over the training windows."""
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 3
+    """Stop after this many epochs without a better validation Recall@10;
+    0 trains all epochs and keeps the last state."""
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, "epochs", f"{self.epochs} < 1", "use at least 1")
+        _require(self.batch_size >= 1, "batch_size", f"{self.batch_size} < 1", "use at least 1")
+        _require(self.lr > 0, "lr", f"{self.lr} <= 0", "use a positive learning rate")
+        _require(self.patience >= 0, "patience", f"{self.patience} < 0", "use 0 to disable")
+
+
+@dataclass(frozen=True)
+class SASRecConfig:
+    """SASRec sizes (Kang & McAuley 2018, section 3)."""
+
+    hidden: int = 64
+    blocks: int = 2
+    heads: int = 1
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        _require(self.hidden % self.heads == 0, "hidden", "not divisible by heads", "make hidden a multiple of heads")
+        _require(0.0 <= self.dropout < 1.0, "dropout", f"{self.dropout} outside [0, 1)", "use e.g. 0.2")
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    """LoRA shape; reference defaults r=8, alpha=16, dropout 0.05 (DESIGN.md section 3)."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+
+    def __post_init__(self) -> None:
+        _require(self.r >= 1, "r", f"{self.r} < 1", "use a positive rank such as 8")
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """Knobs of the global update strategies."""
+
+    new_data_fraction: float = 0.7
+    """Replay: share of each fine-tuning epoch drawn from F; the rest is S."""
+    lwf_weight: float = 1.0
+    """LwF: weight of the distillation term against the recommendation loss."""
+    lwf_temperature: float = 2.0
+    """LwF: softmax temperature of the teacher and student distributions."""
+
+    def __post_init__(self) -> None:
+        _require(
+            0.0 < self.new_data_fraction <= 1.0,
+            "new_data_fraction",
+            f"{self.new_data_fraction} outside (0, 1]",
+            "use e.g. 0.7",
+        )
+        _require(self.lwf_temperature > 0, "lwf_temperature", "must be > 0", "use e.g. 2.0")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that decides an offline run's numbers, except method and seed."""
+
+    dataset: str = "movielens"
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    sasrec: SASRecConfig = field(default_factory=SASRecConfig)
+    setup_train: TrainConfig = field(default_factory=TrainConfig)
+    finetune_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=5e-4))
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    eval_batch_size: int = 512
+
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
+    """Build a (nested) frozen dataclass from plain values, naming bad fields."""
+    if not isinstance(values, dict):
+        raise ConfigError(
+            prefix or "<root>", f"expected a mapping, got {type(values).__name__}", "write key: value pairs"
+        )
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, raw in values.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(name, "unknown field", f"use one of {sorted(known)}")
+        kwargs[key] = _convert(hints[key], raw, name)
+    try:
+        return cls(**kwargs)
+    except ConfigError as error:
+        # Validators name fields relative to their own section; add the path.
+        raise error.located(prefix=prefix) from None
+
+
+def _convert(hint: Any, raw: Any, name: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, raw, prefix=f"{name}.")  # type: ignore[arg-type]
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        return _convert(hint, raw, name)
+    if origin is tuple:
+        if not isinstance(raw, list | tuple):
+            raise ConfigError(name, f"expected a list, got {raw!r}", "write [a, b]")
+        return tuple(_convert(args[0], item, name) for item in raw)
+    if hint is float and isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)
+    if hint in (int, str, bool) and type(raw) is hint:
+        return raw
+    expected = getattr(hint, "__name__", str(hint))
+    raise ConfigError(name, f"expected {expected}, got {raw!r}", f"write a {expected}")
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read a YAML preset; errors name the file, the field and the fix."""
+    source = Path(path)
+    if not source.is_file():
+        raise ConfigError("--config", f"file {source} not found", "pass an existing YAML file")
+    try:
+        values = yaml.safe_load(source.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError("<file>", f"invalid YAML: {error}", "fix the syntax", source=str(source)) from error
+    try:
+        return from_dict(ExperimentConfig, values)
+    except ConfigError as error:
+        raise error.located(source=str(source)) from None
+
+
+def preset_path(dataset: str) -> Path:
+    """The shipped preset for a dataset: configs/<dataset>.yaml."""
+    return PRESETS_DIR / f"{dataset}.yaml"

@@ -1,0 +1,1 @@
+"""Loaders that turn public data sets into the canonical Arrow tables."""

@@ -1,0 +1,152 @@
+"""The offline runner: Set-up once per seed, then every method under one protocol.
+
+Everything the stream does, this runner does in-process through the same
+``raie`` functions (DESIGN.md section 2), so the numbers are comparable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import torch
+
+from raie.backbones import SequentialRecommender, build_backbone
+from raie.config import ExperimentConfig
+from raie.data.dataset import load_dataset
+from raie.device import default_device
+from raie.evaluation import Ranking, rank_windows
+from raie.protocol.blocks import ProtocolData, build_protocol
+from raie.protocol.preprocess import preprocess
+from raie.seeding import seed_everything
+from raie.store import Store, table_spec
+from raie.strategies import StrategyContext, build_strategy
+from raie.training import cross_entropy, fit
+
+RESULTS_TABLE = "experiment_results"
+SCORED_SPLITS = {"S": "holdout", "T": "eval"}
+"""S is scored on its held-out windows, T on all its right-aligned windows."""
+
+
+@dataclass(frozen=True)
+class ExperimentRequest:
+    dataset: str
+    data_dir: Path
+    backbone: str
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    store_dir: Path
+    config: ExperimentConfig
+
+
+@dataclass
+class ExperimentOutcome:
+    run_id: str
+    seconds: float
+    results: pa.Table
+    rankings: dict[tuple[str, int, str], Ranking] = field(default_factory=dict)
+    """(method, seed, split) -> per-window ranks, for paired comparisons."""
+
+
+def run_id_for(request: ExperimentRequest) -> str:
+    """Same data, backbone and config give the same id, so a re-run replaces its rows."""
+    identity = {
+        "dataset": request.dataset,
+        "data_dir": str(request.data_dir.resolve()),
+        "backbone": request.backbone,
+        "config": dataclasses.asdict(request.config),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return f"{request.dataset}-{request.backbone}-{digest[:10]}"
+
+
+def prepare_data(request: ExperimentRequest) -> ProtocolData:
+    dataset = load_dataset(request.dataset, request.data_dir)
+    positives = preprocess(dataset.interactions, request.config.preprocess)
+    return build_protocol(positives, request.config.protocol)
+
+
+def train_setup_model(
+    request: ExperimentRequest, data: ProtocolData, seed: int, device: torch.device
+) -> SequentialRecommender:
+    """The Set-up backbone: trained on S, early-stopped on S's validation part."""
+    seed_everything(seed)
+    model = build_backbone(request.backbone, request.config, data.n_items).to(device)
+    setup = data.block("S")
+    fit(
+        model,
+        lambda rng: setup.train,
+        cross_entropy(model),
+        request.config.setup_train,
+        valid=setup.valid,
+        device=device,
+        seed=seed,
+        desc=f"set-up seed {seed}",
+        eval_batch_size=request.config.eval_batch_size,
+    )
+    model.requires_grad_(False)
+    return model.eval()
+
+
+def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None) -> ExperimentOutcome:
+    started = time.perf_counter()
+    run_id = run_id_for(request)
+    data = data or prepare_data(request)
+    device = default_device()
+    outcome = ExperimentOutcome(run_id, 0.0, table_spec(RESULTS_TABLE).schema.empty_table())
+    parts = []
+    with Store.open(request.store_dir) as store:
+        for seed in request.seeds:
+            setup_model = train_setup_model(request, data, seed, device)
+            for method in request.methods:
+                seed_everything(seed)
+                context = StrategyContext(request.config, data, device, seed)
+                model = build_strategy(method).update(setup_model, context)
+                rows = []
+                for split, part in SCORED_SPLITS.items():
+                    windows = getattr(data.block(split), part)
+                    ranking = rank_windows(
+                        model,
+                        windows,
+                        batch_size=request.config.eval_batch_size,
+                        device=device,
+                        desc=f"eval {method} seed {seed} {split}",
+                    )
+                    outcome.rankings[(method, seed, split)] = ranking
+                    rows += _result_rows(run_id, request, method, seed, split, ranking)
+                table = pa.Table.from_pylist(rows, schema=table_spec(RESULTS_TABLE).schema)
+                # Written per (method, seed) so that an interrupted run keeps what it finished.
+                store.write(RESULTS_TABLE, table)
+                parts.append(table)
+    outcome.results = pa.concat_tables([outcome.results, *parts])
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _result_rows(
+    run_id: str, request: ExperimentRequest, method: str, seed: int, split: str, ranking: Ranking
+) -> list[dict[str, object]]:
+    now = datetime.now(UTC)
+    return [
+        {
+            "run_id": run_id,
+            "dataset": request.dataset,
+            "backbone": request.backbone,
+            "method": method,
+            "seed": seed,
+            "split": split,
+            "metric": value.metric,
+            "k": value.k,
+            "average": value.average,
+            "value": value.value,
+            "n_windows": len(ranking.ranks),
+            "created_at": now,
+        }
+        for value in ranking.summary()
+    ]
