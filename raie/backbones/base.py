@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from raie.config import ExperimentConfig
+from raie.registry import Registry
 
 
 class SequentialRecommender(nn.Module, ABC):
@@ -43,31 +44,12 @@ class SequentialRecommender(nn.Module, ABC):
 
 
 BackboneFactory = Callable[[ExperimentConfig, int], SequentialRecommender]
-_BACKBONES: dict[str, BackboneFactory] = {}
+"""``factory(config, n_items) -> SequentialRecommender``."""
 
-
-def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
-    """Register ``factory(config, n_items) -> SequentialRecommender`` under a name."""
-
-    def decorate(factory: BackboneFactory) -> BackboneFactory:
-        _BACKBONES[name] = factory
-        return factory
-
-    return decorate
-
-
-def backbone_names() -> list[str]:
-    _import_builtin_backbones()
-    return sorted(_BACKBONES)
+BACKBONES: Registry[BackboneFactory] = Registry("backbone", ("raie.backbones.sasrec",))
+register_backbone = BACKBONES.register
+backbone_names = BACKBONES.names
 
 
 def build_backbone(name: str, config: ExperimentConfig, n_items: int) -> SequentialRecommender:
-    _import_builtin_backbones()
-    if name not in _BACKBONES:
-        raise ValueError(f"unknown backbone '{name}'; choose one of {sorted(_BACKBONES)}")
-    return _BACKBONES[name](config, n_items)
-
-
-def _import_builtin_backbones() -> None:
-    # Imported lazily: registering a backbone must not load every other one.
-    from raie.backbones import sasrec  # noqa: F401
+    return BACKBONES.get(name)(config, n_items)

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from raie.data.schema import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
 from raie.errors import DataError
+from raie.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -29,35 +30,15 @@ class Dataset:
 
 
 Loader = Callable[[Path], Dataset]
-_LOADERS: dict[str, Loader] = {}
-
-
-def register_loader(name: str) -> Callable[[Loader], Loader]:
-    """Register a loader under a dataset name (`--dataset NAME`)."""
-
-    def decorate(loader: Loader) -> Loader:
-        _LOADERS[name] = loader
-        return loader
-
-    return decorate
-
-
-def dataset_names() -> list[str]:
-    _import_builtin_loaders()
-    return sorted(_LOADERS)
+LOADERS: Registry[Loader] = Registry("dataset", ("raie.data.movielens", "raie.data.yelp"))
+register_loader = LOADERS.register
+dataset_names = LOADERS.names
 
 
 def load_dataset(name: str, data_dir: str | Path) -> Dataset:
     """Load a registered data set from a folder, raising DataError on bad input."""
-    _import_builtin_loaders()
-    if name not in _LOADERS:
-        raise ValueError(f"unknown dataset '{name}'; choose one of {sorted(_LOADERS)}")
+    loader = LOADERS.get(name)
     folder = Path(data_dir)
     if not folder.is_dir():
         raise DataError(folder, "data directory does not exist", fix="pass --data-dir DIR")
-    return _LOADERS[name](folder)
-
-
-def _import_builtin_loaders() -> None:
-    # Imported lazily so that importing the registry never pulls in every loader.
-    from raie.data import movielens, yelp  # noqa: F401
+    return loader(folder)

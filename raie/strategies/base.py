@@ -16,6 +16,7 @@ import torch
 from raie.backbones.base import SequentialRecommender
 from raie.config import ExperimentConfig
 from raie.protocol.blocks import ProtocolData
+from raie.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -34,30 +35,17 @@ class UpdateStrategy(ABC):
         """Adapt to the Fine-tune block; return the model that scores S and T."""
 
 
-_STRATEGIES: dict[str, Callable[[], UpdateStrategy]] = {}
+STRATEGIES: Registry[type[UpdateStrategy]] = Registry("method", ("raie.strategies.global_lora",))
+strategy_names = STRATEGIES.names
 
 
 def register_strategy(name: str) -> Callable[[type[UpdateStrategy]], type[UpdateStrategy]]:
     def decorate(cls: type[UpdateStrategy]) -> type[UpdateStrategy]:
         cls.name = name
-        _STRATEGIES[name] = cls
-        return cls
+        return STRATEGIES.register(name)(cls)
 
     return decorate
 
 
-def strategy_names() -> list[str]:
-    _import_builtin_strategies()
-    return sorted(_STRATEGIES)
-
-
 def build_strategy(name: str) -> UpdateStrategy:
-    _import_builtin_strategies()
-    if name not in _STRATEGIES:
-        raise ValueError(f"unknown method '{name}'; choose from {sorted(_STRATEGIES)}")
-    return _STRATEGIES[name]()
-
-
-def _import_builtin_strategies() -> None:
-    # Lazy, so the registry can be imported without torch-heavy strategy modules.
-    from raie.strategies import global_lora  # noqa: F401
+    return STRATEGIES.get(name)()

@@ -1,0 +1,68 @@
+"""The global update strategies under the one training loop."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raie.backbones import SequentialRecommender
+from raie.config import ExperimentConfig, StrategyConfig
+from raie.device import default_device
+from raie.experiment import ExperimentRequest, train_setup_model
+from raie.protocol.blocks import ProtocolData
+from raie.strategies import StrategyContext, build_strategy, strategy_names
+from raie.strategies.global_lora import Replay
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def setup_model(synthetic_data: ProtocolData, fast_config: ExperimentConfig) -> SequentialRecommender:
+    request = ExperimentRequest("yelp", Path("."), "sasrec", ("base",), (0,), Path("."), fast_config)
+    return train_setup_model(request, synthetic_data, seed=0, device=torch.device("cpu"))
+
+
+def context_for(data: ProtocolData, config: ExperimentConfig) -> StrategyContext:
+    return StrategyContext(config, data, default_device(), seed=0)
+
+
+def test_registry_lists_the_baselines() -> None:
+    assert {"base", "lora", "replay", "lwf"} <= set(strategy_names())
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        build_strategy("nope")
+
+
+def test_setup_model_is_frozen(setup_model: SequentialRecommender) -> None:
+    assert not any(p.requires_grad for p in setup_model.parameters())
+    assert not setup_model.training
+
+
+def test_base_returns_the_setup_model(
+    setup_model: SequentialRecommender, synthetic_data: ProtocolData, fast_config: ExperimentConfig
+) -> None:
+    assert build_strategy("base").update(setup_model, context_for(synthetic_data, fast_config)) is setup_model
+
+
+@pytest.mark.parametrize("method", ["lora", "replay", "lwf"])
+def test_fine_tuning_changes_scores_but_never_the_setup_model(
+    method: str, setup_model: SequentialRecommender, synthetic_data: ProtocolData, fast_config: ExperimentConfig
+) -> None:
+    before = {k: v.clone() for k, v in setup_model.state_dict().items()}
+    adapted = build_strategy(method).update(setup_model, context_for(synthetic_data, fast_config))
+    assert all(torch.equal(before[k], v) for k, v in setup_model.state_dict().items())
+    context = torch.from_numpy(synthetic_data.block("T").eval.context[:8])
+    adapted.eval()
+    with torch.no_grad():
+        assert not torch.allclose(adapted.full_sort_scores(context), setup_model.full_sort_scores(context))
+
+
+def test_replay_mixes_the_configured_share_of_setup_windows(
+    synthetic_data: ProtocolData, fast_config: ExperimentConfig
+) -> None:
+    config = ExperimentConfig(**{**fast_config.__dict__, "strategy": StrategyConfig(new_data_fraction=0.75)})
+    draw = Replay().epoch_windows(context_for(synthetic_data, config))
+    first, second = draw(np.random.default_rng(0)), draw(np.random.default_rng(1))
+    n_new = len(synthetic_data.block("F").train)
+    assert len(first) == n_new + round(n_new / 3)  # 75% new, 25% rehearsed
+    assert not np.array_equal(first.target[n_new:], second.target[n_new:])  # fresh sample per epoch
