@@ -47,6 +47,7 @@ e2e: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/experiment_wall_time.py
 	$(BIN)/python bench/eval_throughput.py
+	$(BIN)/python bench/yelp_load.py
 	$(BIN)/raie data stats --dataset movielens --data-dir $(DATA)
 
 clean:

@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,14 +24,18 @@ from raie.device import default_device
 from raie.evaluation import Ranking, rank_windows
 from raie.protocol.blocks import ProtocolData, build_protocol
 from raie.protocol.preprocess import preprocess
+from raie.protocol.windows import Windows
 from raie.seeding import seed_everything
 from raie.store import Store, table_spec
 from raie.strategies import StrategyContext, build_strategy
 from raie.training import cross_entropy, fit
 
 RESULTS_TABLE = "experiment_results"
-SCORED_SPLITS = {"S": "holdout", "T": "eval"}
-"""S is scored on its held-out windows, T on all its right-aligned windows."""
+
+
+def scored_windows(data: ProtocolData) -> dict[str, Windows]:
+    """S is scored on its held-out windows, T on all its right-aligned windows."""
+    return {"S": data.block("S").holdout, "T": data.block("T").eval}
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,12 @@ class ExperimentRequest:
     config: ExperimentConfig
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExperimentOutcome:
     run_id: str
     seconds: float
-    results: pa.Table
-    rankings: dict[tuple[str, int, str], Ranking] = field(default_factory=dict)
+    results: pa.Table  # the rows written to experiment_results
+    rankings: dict[tuple[str, int, str], Ranking]
     """(method, seed, split) -> per-window ranks, for paired comparisons."""
 
 
@@ -97,9 +101,10 @@ def train_setup_model(
 def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None) -> ExperimentOutcome:
     started = time.perf_counter()
     run_id = run_id_for(request)
-    data = data or prepare_data(request)
+    if data is None:
+        data = prepare_data(request)
     device = default_device()
-    outcome = ExperimentOutcome(run_id, 0.0, table_spec(RESULTS_TABLE).schema.empty_table())
+    rankings: dict[tuple[str, int, str], Ranking] = {}
     parts = []
     with Store.open(request.store_dir) as store:
         for seed in request.seeds:
@@ -109,8 +114,7 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
                 context = StrategyContext(request.config, data, device, seed)
                 model = build_strategy(method).update(setup_model, context)
                 rows = []
-                for split, part in SCORED_SPLITS.items():
-                    windows = getattr(data.block(split), part)
+                for split, windows in scored_windows(data).items():
                     ranking = rank_windows(
                         model,
                         windows,
@@ -118,15 +122,14 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
                         device=device,
                         desc=f"eval {method} seed {seed} {split}",
                     )
-                    outcome.rankings[(method, seed, split)] = ranking
+                    rankings[(method, seed, split)] = ranking
                     rows += _result_rows(run_id, request, method, seed, split, ranking)
                 table = pa.Table.from_pylist(rows, schema=table_spec(RESULTS_TABLE).schema)
                 # Written per (method, seed) so that an interrupted run keeps what it finished.
                 store.write(RESULTS_TABLE, table)
                 parts.append(table)
-    outcome.results = pa.concat_tables([outcome.results, *parts])
-    outcome.seconds = time.perf_counter() - started
-    return outcome
+    results = pa.concat_tables(parts) if parts else table_spec(RESULTS_TABLE).schema.empty_table()
+    return ExperimentOutcome(run_id, time.perf_counter() - started, results, rankings)
 
 
 def _result_rows(

@@ -18,6 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def metrics_command(args: argparse.Namespace) -> int:
-    with Store.open(args.store, create=False) as store:
+    # Read-only: works while another process (an experiment, the stream) writes.
+    with Store.open(args.store, create=False, read_only=True) as store:
         print(format_rows(store.query(args.sql), args.format))
     return 0

@@ -10,7 +10,7 @@ Concurrency: a DuckDB database file admits one read-write process at a time,
 and :meth:`Store.open` holds ``catalog.duckdb`` open read-write for as long as
 the store is open, so the catalog's lock is also the store's single-writer
 lock: a second process that opens the same store read-write gets a
-:class:`StoreError`. Processes that only read (``raie query`` while the stream
+:class:`StoreError`. Processes that only read (``raie metrics`` while the stream
 runs) open with ``read_only=True``: their views live in an in-memory DuckDB
 database, take no lock, and see each partition either before or after a
 replacement, never half-written. A ``Store`` wraps one DuckDB connection,

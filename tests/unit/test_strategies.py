@@ -66,3 +66,11 @@ def test_replay_mixes_the_configured_share_of_setup_windows(
     n_new = len(synthetic_data.block("F").train)
     assert len(first) == n_new + round(n_new / 3)  # 75% new, 25% rehearsed
     assert not np.array_equal(first.target[n_new:], second.target[n_new:])  # fresh sample per epoch
+
+
+def test_same_seed_gives_identical_models(synthetic_data: ProtocolData, fast_config: ExperimentConfig) -> None:
+    request = ExperimentRequest("yelp", Path("."), "sasrec", ("base",), (0,), Path("."), fast_config)
+    first, second = (train_setup_model(request, synthetic_data, seed=3, device=torch.device("cpu")) for _ in range(2))
+    assert all(
+        torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True)
+    )
