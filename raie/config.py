@@ -102,6 +102,9 @@ class SASRecConfig:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
+        for name in ("hidden", "blocks", "heads"):
+            value = getattr(self, name)
+            _require(value >= 1, name, f"{value} < 1", "use a positive integer")
         _require(self.hidden % self.heads == 0, "hidden", "not divisible by heads", "make hidden a multiple of heads")
         _require(0.0 <= self.dropout < 1.0, "dropout", f"{self.dropout} outside [0, 1)", "use e.g. 0.2")
 
@@ -116,6 +119,8 @@ class LoraConfig:
 
     def __post_init__(self) -> None:
         _require(self.r >= 1, "r", f"{self.r} < 1", "use a positive rank such as 8")
+        _require(self.alpha > 0, "alpha", f"{self.alpha} <= 0", "use e.g. 2 x r")
+        _require(0.0 <= self.dropout < 1.0, "dropout", f"{self.dropout} outside [0, 1)", "use e.g. 0.05")
 
 
 @dataclass(frozen=True)
