@@ -7,6 +7,7 @@ from pathlib import Path
 
 from raie.backbones import backbone_names
 from raie.cli.common import add_data_arguments, csv_list, int_list, resolve_config
+from raie.errors import ConfigError
 from raie.experiment import ExperimentRequest, run_experiment
 from raie.report import differences_table, results_table
 from raie.store import Store
@@ -26,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def experiment_command(args: argparse.Namespace) -> int:
     unknown = [m for m in args.methods if m not in strategy_names()]
     if unknown:
-        raise SystemExit(f"raie experiment: unknown method(s) {unknown}; choose from {strategy_names()}")
+        raise ConfigError("--methods", f"unknown method(s) {unknown}", f"choose from {strategy_names()}")
     config = resolve_config(args.dataset, args.config)
     request = ExperimentRequest(
         dataset=args.dataset,

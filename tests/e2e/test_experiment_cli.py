@@ -113,5 +113,5 @@ def test_bad_input_exits_2_with_a_message_naming_the_problem(
     assert "missing: data directory does not exist" in capsys.readouterr().err
     assert main(["metrics", "--store", str(tmp_path / "absent"), "--sql", "SELECT 1"]) == 2
     assert "absent" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="unknown method"):
-        run_experiment(synthetic_yelp_dir, "yelp", good, tmp_path / "s", "base,magic", "0")
+    assert run_experiment(synthetic_yelp_dir, "yelp", good, tmp_path / "s", "base,magic", "0") == 2
+    assert "unknown method(s) ['magic']" in capsys.readouterr().err
