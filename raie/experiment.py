@@ -77,22 +77,22 @@ def prepare_data(request: ExperimentRequest) -> ProtocolData:
 
 
 def train_setup_model(
-    request: ExperimentRequest, data: ProtocolData, seed: int, device: torch.device
+    backbone: str, config: ExperimentConfig, data: ProtocolData, seed: int, device: torch.device
 ) -> SequentialRecommender:
     """The Set-up backbone: trained on S, early-stopped on S's validation part."""
     seed_everything(seed)
-    model = build_backbone(request.backbone, request.config, data.n_items).to(device)
+    model = build_backbone(backbone, config, data.n_items).to(device)
     setup = data.block("S")
     fit(
         model,
         lambda rng: setup.train,
         cross_entropy(model),
-        request.config.setup_train,
+        config.setup_train,
         valid=setup.valid,
         device=device,
         seed=seed,
         desc=f"set-up seed {seed}",
-        eval_batch_size=request.config.eval_batch_size,
+        eval_batch_size=config.eval_batch_size,
     )
     model.requires_grad_(False)
     return model.eval()
@@ -108,7 +108,7 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
     parts = []
     with Store.open(request.store_dir) as store:
         for seed in request.seeds:
-            setup_model = train_setup_model(request, data, seed, device)
+            setup_model = train_setup_model(request.backbone, request.config, data, seed, device)
             for method in request.methods:
                 seed_everything(seed)
                 context = StrategyContext(request.config, data, device, seed)

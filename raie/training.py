@@ -7,7 +7,6 @@ validation part (never on test data).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -112,4 +111,4 @@ def fit(
 def _trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of only what training changes (the LoRA weights, when frozen elsewhere)."""
     names = {name for name, p in model.named_parameters() if p.requires_grad}
-    return {k: copy.deepcopy(v.detach()) for k, v in model.state_dict().items() if k in names}
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if k in names}

@@ -25,9 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def experiment_command(args: argparse.Namespace) -> int:
-    unknown = [m for m in args.methods if m not in strategy_names()]
+    known = strategy_names()
+    unknown = [m for m in args.methods if m not in known]
     if unknown:
-        raise ConfigError("--methods", f"unknown method(s) {unknown}", f"choose from {strategy_names()}")
+        raise ConfigError("--methods", f"unknown method(s) {unknown}", f"choose from {known}")
     config = resolve_config(args.dataset, args.config)
     request = ExperimentRequest(
         dataset=args.dataset,

@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from raie.cli.main import main
+from raie.config import ExperimentConfig
 from raie.store import Store
 from tests.paths import ML_LATEST_SMALL
 
 pytestmark = pytest.mark.e2e
 
-FAST_YAML = {
-    "preprocess": {"min_rating": 4.0, "dedupe": True, "k_core": 5},
-    "protocol": {"context_len": 5, "eval_stride": 3, "holdout_targets": 1},
-    "sasrec": {"hidden": 32, "blocks": 1, "heads": 1, "dropout": 0.1},
-    "setup_train": {"epochs": 2, "batch_size": 128, "lr": 0.003, "patience": 1},
-    "finetune_train": {"epochs": 2, "batch_size": 128, "lr": 0.003, "patience": 1},
-}
 
+@pytest.fixture
+def write_config(fast_config: ExperimentConfig, tmp_path: Path) -> Callable[..., Path]:
+    """Writes the shared fast settings as a user's YAML file, with sections overridden."""
+    # A JSON round trip turns the dataclass tuples into the lists YAML expects.
+    base = json.loads(json.dumps(dataclasses.asdict(fast_config)))
 
-def write_config(tmp_path: Path, **overrides: object) -> Path:
-    path = tmp_path / "fast.yaml"
-    path.write_text(yaml.safe_dump({**FAST_YAML, **overrides}))
-    return path
+    def write(**overrides: object) -> Path:
+        path = tmp_path / "fast.yaml"
+        path.write_text(yaml.safe_dump({**base, **overrides}))
+        return path
+
+    return write
 
 
 def run_experiment(data_dir: Path, dataset: str, config: Path, store: Path, methods: str, seeds: str) -> int:
@@ -46,9 +49,9 @@ def printed_cells(text: str) -> dict[str, list[float]]:
 
 
 def test_experiment_table_agrees_with_store_and_rerun_replaces_rows(
-    synthetic_yelp_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    synthetic_yelp_dir: Path, tmp_path: Path, write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store_dir, config = tmp_path / "store", write_config(tmp_path)
+    store_dir, config = tmp_path / "store", write_config()
     methods = "base,lora,replay,lwf"
     assert run_experiment(synthetic_yelp_dir, "yelp", config, store_dir, methods, "0,1") == 0
     printed = printed_cells(capsys.readouterr().out)
@@ -72,8 +75,10 @@ def test_experiment_table_agrees_with_store_and_rerun_replaces_rows(
     assert again == count
 
 
-def test_movielens_bundled_data_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path, dataset="movielens", preprocess={"min_rating": 4.0, "k_core": 0})
+def test_movielens_bundled_data_runs_end_to_end(
+    tmp_path: Path, write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(dataset="movielens", preprocess={"min_rating": 4.0, "k_core": 0})
     assert run_experiment(ML_LATEST_SMALL, "movielens", config, tmp_path / "s", "base,lora", "0") == 0
     out = capsys.readouterr().out
     assert set(printed_cells(out)) == {"base", "lora"}
@@ -88,10 +93,10 @@ def test_data_stats_prints_every_block(synthetic_yelp_dir: Path, capsys: pytest.
 
 
 def test_metrics_sql_in_every_format(
-    tmp_path: Path, synthetic_yelp_dir: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, synthetic_yelp_dir: Path, write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     store_dir = tmp_path / "store"
-    assert run_experiment(synthetic_yelp_dir, "yelp", write_config(tmp_path), store_dir, "base", "0") == 0
+    assert run_experiment(synthetic_yelp_dir, "yelp", write_config(), store_dir, "base", "0") == 0
     capsys.readouterr()
     sql = (
         "SELECT split, value FROM experiment_results WHERE metric='recall' AND k=10 AND average='window' ORDER BY split"
@@ -103,12 +108,12 @@ def test_metrics_sql_in_every_format(
 
 
 def test_bad_input_exits_2_with_a_message_naming_the_problem(
-    tmp_path: Path, synthetic_yelp_dir: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, synthetic_yelp_dir: Path, write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bad = write_config(tmp_path, protocol={"context_len": 0})
+    bad = write_config(protocol={"context_len": 0})
     assert run_experiment(synthetic_yelp_dir, "yelp", bad, tmp_path / "s", "base", "0") == 2
     assert "protocol.context_len" in capsys.readouterr().err
-    good = write_config(tmp_path)
+    good = write_config()
     assert run_experiment(tmp_path / "missing", "yelp", good, tmp_path / "s", "base", "0") == 2
     assert "missing: data directory does not exist" in capsys.readouterr().err
     assert main(["metrics", "--store", str(tmp_path / "absent"), "--sql", "SELECT 1"]) == 2

@@ -1,7 +1,5 @@
 """The global update strategies under the one training loop."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -9,7 +7,7 @@ import torch
 from raie.backbones import SequentialRecommender
 from raie.config import ExperimentConfig, StrategyConfig
 from raie.device import default_device
-from raie.experiment import ExperimentRequest, train_setup_model
+from raie.experiment import train_setup_model
 from raie.protocol.blocks import ProtocolData
 from raie.strategies import StrategyContext, build_strategy, strategy_names
 from raie.strategies.global_lora import Replay
@@ -19,8 +17,7 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture(scope="module")
 def setup_model(synthetic_data: ProtocolData, fast_config: ExperimentConfig) -> SequentialRecommender:
-    request = ExperimentRequest("yelp", Path("."), "sasrec", ("base",), (0,), Path("."), fast_config)
-    return train_setup_model(request, synthetic_data, seed=0, device=torch.device("cpu"))
+    return train_setup_model("sasrec", fast_config, synthetic_data, seed=0, device=torch.device("cpu"))
 
 
 def context_for(data: ProtocolData, config: ExperimentConfig) -> StrategyContext:
@@ -69,8 +66,9 @@ def test_replay_mixes_the_configured_share_of_setup_windows(
 
 
 def test_same_seed_gives_identical_models(synthetic_data: ProtocolData, fast_config: ExperimentConfig) -> None:
-    request = ExperimentRequest("yelp", Path("."), "sasrec", ("base",), (0,), Path("."), fast_config)
-    first, second = (train_setup_model(request, synthetic_data, seed=3, device=torch.device("cpu")) for _ in range(2))
+    first, second = (
+        train_setup_model("sasrec", fast_config, synthetic_data, seed=3, device=torch.device("cpu")) for _ in range(2)
+    )
     assert all(
         torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True)
     )
