@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 
 from raie.errors import ConfigError
+from raie.regions.routing import CONFIDENCE_RULES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESETS_DIR = REPO_ROOT / "configs"
@@ -128,7 +129,8 @@ class StrategyConfig:
     """Knobs of the global update strategies."""
 
     new_data_fraction: float = 0.7
-    """Replay: share of each fine-tuning epoch drawn from F; the rest is S."""
+    """Replay and RAIE: share of the fine-tuning data drawn from F; the rest is
+    S (for RAIE, the S data of the same region)."""
     lwf_weight: float = 1.0
     """LwF: weight of the distillation term against the recommendation loss."""
     lwf_temperature: float = 2.0
@@ -144,6 +146,76 @@ class StrategyConfig:
         _require(self.lwf_temperature > 0, "lwf_temperature", "must be > 0", "use e.g. 2.0")
 
 
+INIT_POLICIES = ("global", "fresh")
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    """RAIE's knowledge regions, edits and per-region adapters (DESIGN.md section 3).
+
+    Angles are in degrees here (readable in YAML) and radians inside the engine.
+    """
+
+    regions: int = 3
+    """K: Set-up regions from spherical k-means (paper: 3 for MovieLens, 5 for Yelp)."""
+    radius_quantile: float = 0.9
+    """A region's radius is this quantile of its members' angular distance."""
+    confidence: str = "radius"
+    """Routing confidence rule: "radius" (radius-aware) or "softmax" (paper's plain form)."""
+    temperature: float = 0.1
+    """T of the confidence softmax; lower makes confidences sharper."""
+    tau: float = 0.3
+    """Add when the top confidence p1 < tau."""
+    delta: float = 0.2
+    """Update when p1 - p2 >= delta, else Expand."""
+    alpha: float = 0.01
+    """EMA rate of a centre towards each sample it absorbs."""
+    beta: float = 0.01
+    """EMA rate of a radius towards each absorbed sample's distance."""
+    eta: float = 0.01
+    """Expand grows the radius by this fraction."""
+    max_radius_deg: float = 90.0
+    """Expand never grows a radius beyond this angle."""
+    buffer_size: int = 256
+    """Add clusters its buffer once it holds this many samples."""
+    add_clusters: int = 2
+    """Clusters formed from a full buffer; each big enough becomes a region."""
+    min_region_size: int = 64
+    """A buffer cluster needs this many samples to become a region; smaller
+    clusters' samples join their nearest region instead."""
+    tau_infer: float = 0.0
+    """At inference a window whose p1 < tau_infer uses the global adapter."""
+    overlap_weight: float = 0.1
+    """lambda: weight of the overlap margin penalty in a region adapter's loss."""
+    overlap_margin: float = 0.1
+    """The penalty asks cos(h, c_own) >= cos(h, c_other) + margin."""
+    init: str = "global"
+    """Region adapters start from the trained global adapter ("global") or from
+    peft's zero-delta initialisation ("fresh")."""
+
+    def __post_init__(self) -> None:
+        for name in ("regions", "buffer_size", "add_clusters", "min_region_size"):
+            value = getattr(self, name)
+            _require(value >= 1, name, f"{value} < 1", "use a positive integer")
+        for name in ("radius_quantile", "tau"):
+            value = getattr(self, name)
+            _require(0.0 < value <= 1.0, name, f"{value} outside (0, 1]", "use a fraction")
+        for name in ("delta", "tau_infer", "alpha", "beta"):
+            value = getattr(self, name)
+            _require(0.0 <= value <= 1.0, name, f"{value} outside [0, 1]", "use a fraction")
+        _require(self.temperature > 0, "temperature", f"{self.temperature} <= 0", "use e.g. 0.1")
+        _require(self.eta >= 0, "eta", f"{self.eta} < 0", "use e.g. 0.01")
+        _require(0 < self.max_radius_deg <= 180, "max_radius_deg", "outside (0, 180]", "use e.g. 90")
+        _require(self.overlap_weight >= 0, "overlap_weight", "< 0", "use 0 to disable")
+        _require(
+            self.confidence in CONFIDENCE_RULES,
+            "confidence",
+            f"'{self.confidence}'",
+            f"use one of {sorted(CONFIDENCE_RULES)}",
+        )
+        _require(self.init in INIT_POLICIES, "init", f"'{self.init}'", f"use one of {INIT_POLICIES}")
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Everything that decides an offline run's numbers, except method and seed."""
@@ -156,6 +228,7 @@ class ExperimentConfig:
     finetune_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=5e-4))
     lora: LoraConfig = field(default_factory=LoraConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    regions: RegionConfig = field(default_factory=RegionConfig)
     eval_batch_size: int = 512
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import torch
 
@@ -25,12 +26,15 @@ from raie.evaluation import Ranking, rank_windows
 from raie.protocol.blocks import ProtocolData, build_protocol
 from raie.protocol.preprocess import preprocess
 from raie.protocol.windows import Windows
+from raie.recording import MemoryRecorder, Row
 from raie.seeding import seed_everything
 from raie.store import Store, table_spec
 from raie.strategies import StrategyContext, build_strategy
+from raie.strategies.routed import RoutedRecommender
 from raie.training import cross_entropy, fit
 
 RESULTS_TABLE = "experiment_results"
+ROUTING_TABLE = "routing"
 
 
 def scored_windows(data: ProtocolData) -> dict[str, Windows]:
@@ -111,10 +115,13 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
             setup_model = train_setup_model(request.backbone, request.config, data, seed, device)
             for method in request.methods:
                 seed_everything(seed)
-                context = StrategyContext(request.config, data, device, seed)
+                recorder = MemoryRecorder()
+                context = StrategyContext(request.config, data, device, seed, recorder)
                 model = build_strategy(method).update(setup_model, context)
                 rows = []
                 for split, windows in scored_windows(data).items():
+                    if isinstance(model, RoutedRecommender):
+                        recorder.record(ROUTING_TABLE, _routing_rows(model, windows, split, device))
                     ranking = rank_windows(
                         model,
                         windows,
@@ -128,8 +135,18 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
                 # Written per (method, seed) so that an interrupted run keeps what it finished.
                 store.write(RESULTS_TABLE, table)
                 parts.append(table)
+                key = {"run_id": run_id, "method": method, "seed": seed}
+                for name, recorded in recorder.tables.items():
+                    store.write(name, pa.Table.from_pylist([key | r for r in recorded], schema=table_spec(name).schema))
     results = pa.concat_tables(parts) if parts else table_spec(RESULTS_TABLE).schema.empty_table()
     return ExperimentOutcome(run_id, time.perf_counter() - started, results, rankings)
+
+
+def _routing_rows(model: RoutedRecommender, windows: Windows, split: str, device: torch.device) -> list[Row]:
+    """How many scored windows each region's adapter served (-1: the global fallback)."""
+    served = model.router.serving(model.router.represent_windows(windows, device))
+    regions, counts = np.unique(served, return_counts=True)
+    return [{"split": split, "region_id": int(r), "windows": int(n)} for r, n in zip(regions, counts, strict=True)]
 
 
 def _result_rows(

@@ -65,14 +65,23 @@ def fit(
     seed: int,
     desc: str,
     eval_batch_size: int = 512,
+    keep_initial: bool = False,
 ) -> FitReport:
-    """Train the model's trainable parameters; keep the best state on ``valid``."""
+    """Train the model's trainable parameters; keep the best state on ``valid``.
+
+    With ``keep_initial`` the untrained state competes too (as epoch 0), so a
+    warm-started adapter is only replaced when training beats it on ``valid``.
+    """
     rng = np.random.default_rng(seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
     report = FitReport()
     early_stopping = config.patience > 0 and valid is not None and len(valid) > 0
     best_state: dict[str, torch.Tensor] | None = None
+    if early_stopping and keep_initial:
+        assert valid is not None
+        report.best_valid_recall = rank_windows(model, valid, batch_size=eval_batch_size, device=device).recall()
+        best_state = _trainable_state(model)
     for epoch in range(1, config.epochs + 1):
         windows = epoch_windows(rng)
         order = rng.permutation(len(windows))

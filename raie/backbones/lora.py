@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+import torch
 from peft import LoraConfig as PeftLoraConfig
 from peft import PeftModel, get_peft_model
 
@@ -39,3 +40,25 @@ def adapted_backbone(model: PeftModel) -> SequentialRecommender:
     backbone = model.get_base_model()
     assert isinstance(backbone, SequentialRecommender)
     return backbone
+
+
+def add_adapter(model: PeftModel, name: str, config: LoraConfig, *, init_from: str | None = None) -> None:
+    """Add a LoRA adapter beside the existing ones on the same backbone.
+
+    With ``init_from`` the new adapter starts as a copy of that adapter's
+    weights; otherwise peft's initialisation makes it a zero delta (B = 0),
+    so it starts as the Set-up model.
+    """
+    model.add_adapter(name, peft_lora_config(adapted_backbone(model), config))
+    if init_from is not None:
+        copy_adapter(model, init_from, name)
+
+
+def copy_adapter(model: PeftModel, source: str, target: str) -> None:
+    """Overwrite ``target``'s LoRA weights with ``source``'s (same shapes by construction)."""
+    parameters = dict(model.named_parameters())
+    source_part, target_part = f".{source}.", f".{target}."
+    with torch.no_grad():
+        for name, parameter in parameters.items():
+            if source_part in name:
+                parameters[name.replace(source_part, target_part)].copy_(parameter)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from raie import __version__
-from raie.cli import data, experiment, metrics
+from raie.cli import data, experiment, metrics, regions
 from raie.errors import RaieError
 
 USAGE_ERROR = 2
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raie", description="RAIE Stream: region-aware incremental editing")
     parser.add_argument("--version", action="version", version=f"raie {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module in (experiment, data, metrics):
+    for module in (experiment, data, metrics, regions):
         module.add_parser(subparsers)
     return parser
 

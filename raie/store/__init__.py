@@ -5,6 +5,7 @@ their tables with :func:`register_table` in a module imported here, so that
 every process opening a store sees the same views.
 """
 
+from raie.store import region_tables
 from raie.store.errors import StoreError
 from raie.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from raie.store.partitions import decode_value, encode_value
@@ -27,6 +28,7 @@ __all__ = [
     "TableSpec",
     "decode_value",
     "encode_value",
+    "region_tables",
     "register_table",
     "sql_type",
     "table_spec",

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from raie.backbones.base import SequentialRecommender
 from raie.config import ExperimentConfig
 from raie.protocol.blocks import ProtocolData
+from raie.recording import MemoryRecorder, Recorder
 from raie.registry import Registry
 
 
@@ -25,6 +26,8 @@ class StrategyContext:
     data: ProtocolData
     device: torch.device
     seed: int
+    recorder: Recorder = field(default_factory=MemoryRecorder)
+    """Where the strategy puts what it did (store rows); the runner writes them out."""
 
 
 class UpdateStrategy(ABC):
@@ -35,7 +38,7 @@ class UpdateStrategy(ABC):
         """Adapt to the Fine-tune block; return the model that scores S and T."""
 
 
-STRATEGIES: Registry[type[UpdateStrategy]] = Registry("method", ("raie.strategies.global_lora",))
+STRATEGIES: Registry[type[UpdateStrategy]] = Registry("method", ("raie.strategies.global_lora", "raie.strategies.raie"))
 strategy_names = STRATEGIES.names
 
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import numpy as np
 import torch
 from peft import PeftModel
 from torch import nn
 
 from raie.backbones.base import SequentialRecommender
 from raie.backbones.lora import adapted_backbone, with_lora
-from raie.protocol.windows import Windows
 from raie.strategies.base import StrategyContext, UpdateStrategy, register_strategy
+from raie.strategies.rehearsal import rehearsal_epochs
 from raie.training import EpochWindows, LossFn, cross_entropy, fit, item_logits
 
 
@@ -67,17 +66,12 @@ class GlobalLoRA(_GlobalLoRA):
 @register_strategy("replay")
 class Replay(_GlobalLoRA):
     def epoch_windows(self, context: StrategyContext) -> EpochWindows:
-        new, old = context.data.block("F").train, context.data.block("S").train
-        fraction = context.config.strategy.new_data_fraction
-        n_old = min(len(old), round(len(new) * (1.0 - fraction) / fraction))
-        length = context.config.protocol.context_len
-
-        def draw(rng: np.random.Generator) -> Windows:
-            # A fresh rehearsal sample every epoch covers more of S over training.
-            rehearsal = old.take(rng.choice(len(old), size=n_old, replace=False))
-            return Windows.concat([new, rehearsal], length)
-
-        return draw
+        return rehearsal_epochs(
+            context.data.block("F").train,
+            context.data.block("S").train,
+            context.config.strategy.new_data_fraction,
+            context.config.protocol.context_len,
+        )
 
 
 @register_strategy("lwf")

@@ -1,0 +1,75 @@
+"""Choose RAIE's hyper-parameters on F's validation windows (never on T).
+
+Trains the Set-up model once, then runs ``raie`` once per candidate: each is
+the preset with some ``regions`` fields overridden. Prints Recall@10 on
+F.valid (the selection criterion), on S.valid (forgetting), the op counts and
+the time. T is not scored here at all.
+
+    python bench/tune_regions.py --dataset movielens --data-dir data/ml-latest-small \\
+        --candidates '{"tau": 0.2}' '{"tau": 0.3}' '{"tau": 0.3, "regions": 5}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from raie.config import ExperimentConfig, RegionConfig, from_dict, load_config, preset_path
+from raie.device import default_device
+from raie.evaluation import rank_windows
+from raie.experiment import ExperimentRequest, prepare_data, train_setup_model
+from raie.recording import MemoryRecorder
+from raie.seeding import seed_everything
+from raie.strategies import StrategyContext, build_strategy
+from raie.tabular import format_text_table
+
+REPO = Path(__file__).resolve().parents[1]
+OPS = ("update", "expand", "add")
+
+
+def with_regions(config: ExperimentConfig, overrides: dict[str, object]) -> ExperimentConfig:
+    merged = {**dataclasses.asdict(config.regions), **overrides}
+    return dataclasses.replace(config, regions=from_dict(RegionConfig, merged, prefix="regions."))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="movielens")
+    parser.add_argument("--data-dir", type=Path, default=REPO / "data/ml-latest-small")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--candidates", nargs="+", default=["{}"], help="JSON objects of regions overrides")
+    args = parser.parse_args()
+    config = load_config(preset_path(args.dataset))
+    request = ExperimentRequest(args.dataset, args.data_dir, "sasrec", ("raie",), (args.seed,), Path("unused"), config)
+    data = prepare_data(request)
+    device = default_device()
+    setup_model = train_setup_model("sasrec", config, data, args.seed, device)
+    rows = []
+    for candidate in args.candidates:
+        overrides = json.loads(candidate)
+        tuned = with_regions(config, overrides)
+        seed_everything(args.seed)
+        recorder = MemoryRecorder()
+        started = time.perf_counter()
+        model = build_strategy("raie").update(setup_model, StrategyContext(tuned, data, device, args.seed, recorder))
+        seconds = time.perf_counter() - started
+        scores = [
+            rank_windows(model, data.block(block).valid, batch_size=tuned.eval_batch_size, device=device).recall()
+            for block in ("F", "S")
+        ]
+        ops = {op: 0 for op in OPS}
+        for row in recorder.tables.get("edits", []):
+            if row["op"] in ops:
+                ops[row["op"]] += row["count"]
+        regions = len({r["region_id"] for r in recorder.tables["regions"] if r["stage"] == "after"})
+        scored = [f"{scores[0]:.4f}", f"{scores[1]:.4f}"]
+        rows.append([json.dumps(overrides), *scored, *map(str, ops.values()), str(regions), f"{seconds:.0f}"])
+        print(format_text_table(["overrides", "F.valid R@10", "S.valid R@10", *OPS, "regions", "s"], rows), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

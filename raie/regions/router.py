@@ -1,0 +1,72 @@
+"""The router: frozen Set-up representations of contexts, matched to regions.
+
+This is where the numpy region engine meets the torch backbone. The encoder
+is the Set-up model, never fine-tuned, and it only sees the context, so a
+window's route can neither drift with training nor depend on its target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from raie.backbones.base import SequentialRecommender
+from raie.config import RegionConfig
+from raie.protocol.windows import Windows
+from raie.regions.bank import RegionBank
+from raie.regions.routing import Routes
+
+FALLBACK = -1
+"""Region id of windows served by the global adapter."""
+
+ENCODE_BATCH = 2048
+"""Windows per forward pass when encoding; memory stays small on CPU."""
+
+
+@torch.inference_mode()
+def represent(encoder: SequentialRecommender, context: torch.Tensor) -> np.ndarray:
+    """[B, L] contexts -> [B, H] unit representations (float32, CPU) of the frozen encoder."""
+    was_training = encoder.training
+    encoder.eval()
+    out = encoder.representation(context).float().cpu().numpy()
+    encoder.train(was_training)
+    return out
+
+
+def represent_windows(encoder: SequentialRecommender, windows: Windows, device: torch.device) -> np.ndarray:
+    parts = [
+        represent(encoder, torch.from_numpy(windows.context[start : start + ENCODE_BATCH]).to(device))
+        for start in range(0, len(windows), ENCODE_BATCH)
+    ]
+    if parts:
+        return np.concatenate(parts)
+    return represent(encoder, torch.from_numpy(windows.context[:1]).to(device))[:0]
+
+
+@dataclass
+class Router:
+    encoder: SequentialRecommender
+    bank: RegionBank
+    config: RegionConfig
+
+    def represent(self, context: torch.Tensor) -> np.ndarray:
+        return represent(self.encoder, context)
+
+    def represent_windows(self, windows: Windows, device: torch.device) -> np.ndarray:
+        return represent_windows(self.encoder, windows, device)
+
+    def routes(self, x: np.ndarray) -> Routes:
+        return self.bank.route(x, rule=self.config.confidence, temperature=self.config.temperature)
+
+    def nearest(self, x: np.ndarray) -> np.ndarray:
+        """Id of the most confident region of each row (no fallback): who owns the sample."""
+        owners: np.ndarray = self.bank.ids[self.routes(x).top]
+        return owners
+
+    def serving(self, x: np.ndarray) -> np.ndarray:
+        """Id of the region whose adapter serves each row; FALLBACK below tau_infer."""
+        routes = self.routes(x)
+        ids = self.bank.ids[routes.top]
+        return np.where(routes.p1 >= self.config.tau_infer, ids, FALLBACK)

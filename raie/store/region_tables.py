@@ -1,0 +1,110 @@
+"""Store tables for RAIE's regions: snapshots, op counts, routing and training jobs.
+
+All are partitioned like ``experiment_results`` (run, method, seed), so a
+re-run of a method replaces its rows instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from raie.store.tables import TableSpec, register_table
+
+RUN_KEY = ("run_id", "method", "seed")
+
+
+def _key_fields() -> list[pa.Field]:
+    return [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("method", pa.string(), nullable=False),
+        pa.field("seed", pa.int32(), nullable=False),
+    ]
+
+
+REGIONS = register_table(
+    TableSpec(
+        name="regions",
+        schema=pa.schema(
+            [
+                *_key_fields(),
+                pa.field("slice", pa.int32(), nullable=False),
+                pa.field("stage", pa.string(), nullable=False),
+                pa.field("region_id", pa.int32(), nullable=False),
+                pa.field("version", pa.int32(), nullable=False),
+                pa.field("count", pa.int64(), nullable=False),
+                pa.field("radius_deg", pa.float64(), nullable=False),
+                pa.field("centre", pa.list_(pa.float32()), nullable=False),
+            ]
+        ),
+        partition_by=RUN_KEY,
+        description=(
+            "Region bank snapshots: stage 'before' and 'after' the edits of a slice. "
+            "radius_deg is the angular radius; centre the unit centre vector."
+        ),
+        allowed_values={"stage": frozenset({"before", "after"})},
+    )
+)
+
+EDITS = register_table(
+    TableSpec(
+        name="edits",
+        schema=pa.schema(
+            [
+                *_key_fields(),
+                pa.field("slice", pa.int32(), nullable=False),
+                pa.field("region_id", pa.int32(), nullable=False),
+                pa.field("op", pa.string(), nullable=False),
+                pa.field("count", pa.int64(), nullable=False),
+            ]
+        ),
+        partition_by=RUN_KEY,
+        description=(
+            "Samples per edit op and region in a slice. region_id -1 is the Add buffer; "
+            "op 'create' counts the buffered samples that formed a new region."
+        ),
+        allowed_values={"op": frozenset({"update", "expand", "add", "create"})},
+    )
+)
+
+ROUTING = register_table(
+    TableSpec(
+        name="routing",
+        schema=pa.schema(
+            [
+                *_key_fields(),
+                pa.field("split", pa.string(), nullable=False),
+                pa.field("region_id", pa.int32(), nullable=False),
+                pa.field("windows", pa.int64(), nullable=False),
+            ]
+        ),
+        partition_by=RUN_KEY,
+        description="Scored windows per region adapter at inference; region_id -1 fell back to the global adapter.",
+        allowed_values={"split": frozenset({"S", "T"})},
+    )
+)
+
+TRAIN_JOBS = register_table(
+    TableSpec(
+        name="train_jobs",
+        schema=pa.schema(
+            [
+                *_key_fields(),
+                pa.field("slice", pa.int32(), nullable=False),
+                pa.field("adapter", pa.string(), nullable=False),
+                pa.field("region_id", pa.int32(), nullable=False),
+                pa.field("new_windows", pa.int64(), nullable=False),
+                pa.field("old_windows", pa.int64(), nullable=False),
+                pa.field("valid_windows", pa.int64(), nullable=False),
+                pa.field("epochs_run", pa.int32(), nullable=False),
+                pa.field("best_epoch", pa.int32(), nullable=False),
+                pa.field("valid_recall", pa.float64(), nullable=True),
+                pa.field("seconds", pa.float64(), nullable=False),
+            ]
+        ),
+        partition_by=RUN_KEY,
+        description=(
+            "One adapter training job: its data sizes (new = this slice, old = rehearsed Set-up), "
+            "the epochs early stopping kept, validation Recall@10 and wall time. region_id -1 = global."
+        ),
+    )
+)
