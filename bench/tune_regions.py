@@ -3,7 +3,9 @@
 Trains the Set-up model once, then runs ``raie`` once per candidate: each is
 the preset with some ``regions`` fields overridden. Prints Recall@10 on
 F.valid (the selection criterion), on S.valid (forgetting), the op counts and
-the time. T is not scored here at all.
+the time. T is not scored here at all. Each trained candidate is also
+scored under every ``--tau-infer`` value: that threshold only changes which
+adapter serves a window, so it needs no retraining.
 
     python bench/tune_regions.py --dataset movielens --data-dir data/ml-latest-small \\
         --candidates '{"tau": 0.2}' '{"tau": 0.3}' '{"tau": 0.3, "regions": 5}'
@@ -17,6 +19,7 @@ import json
 import time
 from pathlib import Path
 
+from raie.cli.common import float_list
 from raie.config import ExperimentConfig, RegionConfig, from_dict, load_config, preset_path
 from raie.device import default_device
 from raie.evaluation import rank_windows
@@ -24,6 +27,7 @@ from raie.experiment import ExperimentRequest, prepare_data, train_setup_model
 from raie.recording import MemoryRecorder
 from raie.seeding import seed_everything
 from raie.strategies import StrategyContext, build_strategy
+from raie.strategies.routed import RoutedRecommender
 from raie.tabular import format_text_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +45,7 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=REPO / "data/ml-latest-small")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--candidates", nargs="+", default=["{}"], help="JSON objects of regions overrides")
+    parser.add_argument("--tau-infer", type=float_list, default=(0.0,), help="comma-separated fallback thresholds")
     args = parser.parse_args()
     config = load_config(preset_path(args.dataset))
     request = ExperimentRequest(args.dataset, args.data_dir, "sasrec", ("raie",), (args.seed,), Path("unused"), config)
@@ -56,17 +61,21 @@ def main() -> int:
         started = time.perf_counter()
         model = build_strategy("raie").update(setup_model, StrategyContext(tuned, data, device, args.seed, recorder))
         seconds = time.perf_counter() - started
-        scores = [
-            rank_windows(model, data.block(block).valid, batch_size=tuned.eval_batch_size, device=device).recall()
-            for block in ("F", "S")
-        ]
         ops = {op: 0 for op in OPS}
         for row in recorder.tables.get("edits", []):
             if row["op"] in ops:
                 ops[row["op"]] += row["count"]
         regions = len({r["region_id"] for r in recorder.tables["regions"] if r["stage"] == "after"})
-        scored = [f"{scores[0]:.4f}", f"{scores[1]:.4f}"]
-        rows.append([json.dumps(overrides), *scored, *map(str, ops.values()), str(regions), f"{seconds:.0f}"])
+        for tau_infer in args.tau_infer:
+            if isinstance(model, RoutedRecommender):
+                model.router.config = dataclasses.replace(tuned.regions, tau_infer=tau_infer)
+            recalls = [
+                rank_windows(model, data.block(b).valid, batch_size=tuned.eval_batch_size, device=device).recall()
+                for b in ("F", "S")
+            ]
+            scored = [f"{recall:.4f}" for recall in recalls]
+            label = json.dumps({**overrides, "tau_infer": tau_infer})
+            rows.append([label, *scored, *map(str, ops.values()), str(regions), f"{seconds:.0f}"])
         print(format_text_table(["overrides", "F.valid R@10", "S.valid R@10", *OPS, "regions", "s"], rows), flush=True)
     return 0
 

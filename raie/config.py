@@ -183,7 +183,7 @@ class RegionConfig:
     min_region_size: int = 64
     """A buffer cluster needs this many samples to become a region; smaller
     clusters' samples join their nearest region instead."""
-    tau_infer: float = 0.0
+    tau_infer: float = 0.2
     """At inference a window whose p1 < tau_infer uses the global adapter."""
     overlap_weight: float = 0.1
     """lambda: weight of the overlap margin penalty in a region adapter's loss."""

@@ -35,3 +35,10 @@ def int_list(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in csv_list(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 0,1,2 ({error})") from error
+
+
+def float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in csv_list(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0,0.1 ({error})") from error

@@ -22,6 +22,7 @@ from torch import nn
 
 from raie.backbones.lora import adapted_backbone
 from raie.config import ExperimentConfig
+from raie.protocol.preprocess import PADDING_ITEM
 from raie.protocol.windows import Windows
 from raie.training import EpochWindows, FitReport, LossFn, fit, item_logits
 
@@ -39,11 +40,15 @@ def region_loss(model: PeftModel, centres: np.ndarray, own: int, weight: float, 
     centre_tensor = torch.from_numpy(centres)
 
     def loss(context: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        recommendation = nn.functional.cross_entropy(item_logits(backbone, context), target)
         if weight == 0 or len(centres) < 2:
-            return recommendation
-        h = backbone.representation(context)
-        return recommendation + weight * overlap_penalty(h, centre_tensor.to(h.device), own, margin)
+            return nn.functional.cross_entropy(item_logits(backbone, context), target)
+        # One forward pass serves both terms: scores are user vector . item vectors.
+        user = backbone.user_vector(context)
+        logits = user @ backbone.item_vectors().T
+        logits[:, PADDING_ITEM] = -torch.inf
+        h = nn.functional.normalize(user, dim=-1)
+        overlap = overlap_penalty(h, centre_tensor.to(h.device), own, margin)
+        return nn.functional.cross_entropy(logits, target) + weight * overlap
 
     return loss
 
