@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= data/ml-latest-small
 STORE ?= var/store
-METHODS ?= base,lora,replay,lwf
+METHODS ?= base,lora,replay,lwf,raie,raie-wo-kr,raie-wo-ke,raie-wo-all
 SEEDS ?= 0,1,2
 
 .PHONY: install experiment test lint typecheck unit e2e bench clean

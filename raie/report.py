@@ -49,6 +49,24 @@ def results_table(store: Store, run_id: str, methods: tuple[str, ...]) -> str:
     return format_text_table(headers, body) + "\n" + footer
 
 
+GLOBAL_BASELINES = ("lora", "replay", "lwf")
+"""The single-adapter methods RAIE has to beat on T (the issue's target)."""
+
+
+def best_baseline(
+    rankings: dict[tuple[str, int, str], Ranking], methods: tuple[str, ...], seeds: tuple[int, ...]
+) -> str | None:
+    """The global baseline with the highest mean T Recall@10 over seeds, if any ran."""
+    candidates = [m for m in GLOBAL_BASELINES if m in methods]
+    if not candidates:
+        return None
+
+    def t_recall(method: str) -> float:
+        return float(np.mean([rankings[(method, s, "T")].recall(HEADLINE_K) for s in seeds]))
+
+    return max(candidates, key=t_recall)
+
+
 def differences_table(
     rankings: dict[tuple[str, int, str], Ranking],
     methods: tuple[str, ...],

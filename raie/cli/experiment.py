@@ -9,7 +9,7 @@ from raie.backbones import backbone_names
 from raie.cli.common import add_data_arguments, csv_list, int_list, resolve_config
 from raie.errors import ConfigError
 from raie.experiment import ExperimentRequest, run_experiment
-from raie.report import differences_table, results_table
+from raie.report import best_baseline, differences_table, results_table
 from raie.store import Store
 from raie.strategies import strategy_names
 
@@ -46,6 +46,12 @@ def experiment_command(args: argparse.Namespace) -> int:
     differences = differences_table(outcome.rankings, request.methods, request.seeds)
     if differences:
         print(differences)
+    # RAIE's target is the best single-adapter baseline, not Base.
+    rival = best_baseline(outcome.rankings, request.methods, request.seeds)
+    region_methods = tuple(m for m in request.methods if m.startswith("raie"))
+    if rival and region_methods:
+        print(f"against the best global baseline on T R@10 ({rival}):")
+        print(differences_table(outcome.rankings, (rival, *region_methods), request.seeds, baseline=rival))
     print(
         f"wall time {outcome.seconds:.1f} s; rows in {args.store}/ table experiment_results, run_id '{outcome.run_id}'"
     )

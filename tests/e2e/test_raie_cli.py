@@ -27,10 +27,12 @@ def test_raie_experiment_records_regions_and_the_report_reads_them(
     config.write_text(yaml.safe_dump(values))
     store_dir = tmp_path / "store"
     argv = ["experiment", "--dataset", "yelp", "--data-dir", str(synthetic_yelp_dir), "--config", str(config)]
-    argv += ["--methods", "base,raie,raie-wo-ke", "--seeds", "0", "--store", str(store_dir)]
+    argv += ["--methods", "base,lora,raie,raie-wo-ke", "--seeds", "0", "--store", str(store_dir)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "raie - base" in out and "raie-wo-ke - base" in out
+    # RAIE is also compared with the best single-adapter baseline, here the only one.
+    assert "against the best global baseline on T R@10 (lora)" in out and "raie - lora" in out
 
     def counts() -> dict[str, int]:
         with Store.open(store_dir, read_only=True) as store:
