@@ -45,7 +45,9 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=REPO / "data/ml-latest-small")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--candidates", nargs="+", default=["{}"], help="JSON objects of regions overrides")
-    parser.add_argument("--tau-infer", type=float_list, default=(0.0,), help="comma-separated fallback thresholds")
+    parser.add_argument(
+        "--tau-infer", type=float_list, default=None, help="comma-separated fallback thresholds (default: the preset's)"
+    )
     args = parser.parse_args()
     config = load_config(preset_path(args.dataset))
     request = ExperimentRequest(args.dataset, args.data_dir, "sasrec", ("raie",), (args.seed,), Path("unused"), config)
@@ -66,7 +68,7 @@ def main() -> int:
             if row["op"] in ops:
                 ops[row["op"]] += row["count"]
         regions = len({r["region_id"] for r in recorder.tables["regions"] if r["stage"] == "after"})
-        for tau_infer in args.tau_infer:
+        for tau_infer in args.tau_infer or (tuned.regions.tau_infer,):
             if isinstance(model, RoutedRecommender):
                 model.router.config = dataclasses.replace(tuned.regions, tau_infer=tau_infer)
             recalls = [

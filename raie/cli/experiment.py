@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from raie.backbones import backbone_names
 from raie.cli.common import add_data_arguments, csv_list, int_list, resolve_config
+from raie.config import ExperimentConfig
 from raie.errors import ConfigError
 from raie.experiment import ExperimentRequest, run_experiment
 from raie.report import best_baseline, differences_table, results_table
@@ -21,7 +23,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     experiment.add_argument("--methods", type=csv_list, default=("base", "lora"), help="comma-separated")
     experiment.add_argument("--seeds", type=int_list, default=(0,), help="comma-separated integers")
     experiment.add_argument("--store", type=Path, default=Path("var/store"), help="store directory")
+    experiment.add_argument(
+        "--k", type=int, default=None, help="RAIE's number of Set-up regions (overrides regions.regions; for K sweeps)"
+    )
     experiment.set_defaults(handler=experiment_command)
+
+
+def with_region_count(config: ExperimentConfig, k: int) -> ExperimentConfig:
+    try:
+        return dataclasses.replace(config, regions=dataclasses.replace(config.regions, regions=k))
+    except ConfigError as error:
+        raise ConfigError("--k", error.problem, error.fix) from None
 
 
 def experiment_command(args: argparse.Namespace) -> int:
@@ -30,6 +42,8 @@ def experiment_command(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError("--methods", f"unknown method(s) {unknown}", f"choose from {known}")
     config = resolve_config(args.dataset, args.config)
+    if args.k is not None:
+        config = with_region_count(config, args.k)
     request = ExperimentRequest(
         dataset=args.dataset,
         data_dir=args.data_dir,

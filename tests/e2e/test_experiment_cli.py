@@ -120,3 +120,6 @@ def test_bad_input_exits_2_with_a_message_naming_the_problem(
     assert "absent" in capsys.readouterr().err
     assert run_experiment(synthetic_yelp_dir, "yelp", good, tmp_path / "s", "base,magic", "0") == 2
     assert "unknown method(s) ['magic']" in capsys.readouterr().err
+    argv = ["experiment", "--dataset", "yelp", "--data-dir", str(synthetic_yelp_dir), "--k", "0"]
+    assert main(argv) == 2
+    assert "'--k': 0 < 1" in capsys.readouterr().err
