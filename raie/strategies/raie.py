@@ -24,15 +24,19 @@ Ablations switch parts off:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from peft import PeftModel
 
 from raie.backbones.base import SequentialRecommender
 from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone, add_adapter, with_lora
+from raie.protocol.windows import Windows
 from raie.regions.bank import RegionBank
 from raie.regions.editor import RegionEditor, SliceEdits
 from raie.regions.router import FALLBACK, Router, represent_windows
 from raie.strategies.base import StrategyContext, UpdateStrategy, register_strategy
-from raie.strategies.region_training import region_loss, train_adapter
+from raie.strategies.region_training import TrainJob, region_loss, train_adapter
 from raie.strategies.rehearsal import rehearsal_epochs, stratified_rehearsal_epochs
 from raie.strategies.routed import RoutedRecommender, region_adapter
 from raie.training import cross_entropy
@@ -43,6 +47,17 @@ UPDATE_SLICE = 1
 MIN_REGION_VALID = 10
 """A region with fewer validation windows early-stops on all of F's validation
 windows instead: a handful of windows cannot rank epochs."""
+
+
+@dataclass(frozen=True)
+class _Owned:
+    """Windows with the region that owns each one (nearest after the edits, no fallback)."""
+
+    windows: Windows
+    owner: np.ndarray
+
+    def of(self, region_id: int) -> Windows:
+        return self.windows.take(np.flatnonzero(self.owner == region_id))
 
 
 class _RegionAware(UpdateStrategy):
@@ -57,66 +72,81 @@ class _RegionAware(UpdateStrategy):
         router = Router(setup_model, bank, cfg)
         before = router.bank.copy()
 
-        new = fine_tune.train.take(np.argsort(fine_tune.train.ts, kind="stable"))
-        f_rep = router.represent_windows(new, device)
+        in_time_order = fine_tune.train.take(np.argsort(fine_tune.train.ts, kind="stable"))
+        f_rep = router.represent_windows(in_time_order, device)
         edits = self._edit(router, f_rep, context)
         self._record_regions(context, before, router.bank, edits)
 
-        owner_new, owner_old = router.nearest(f_rep), router.nearest(s_rep)
-        owner_valid = router.nearest(router.represent_windows(fine_tune.valid, device))
+        new = _Owned(in_time_order, router.nearest(f_rep))
+        old = _Owned(setup.train, router.nearest(s_rep))
+        valid = _Owned(fine_tune.valid, router.nearest(router.represent_windows(fine_tune.valid, device)))
         model = with_lora(setup_model, context.config.lora).to(device)
-        length = context.config.protocol.context_len
-        fraction = context.config.strategy.new_data_fraction
-        global_job = train_adapter(
-            model,
-            GLOBAL_ADAPTER,
-            FALLBACK,
-            stratified_rehearsal_epochs(new, owner_new, setup.train, owner_old, fraction, length),
-            cross_entropy(adapted_backbone(model)),
-            len(new),
-            fine_tune.valid,
-            context.config,
-            device=device,
-            seed=context.seed,
-            keep_initial=False,
-        )
-        jobs = [global_job]
+        jobs = [self._train_global(model, new, old, context)]
         if not self.per_region:
             context.recorder.record("train_jobs", [job.row(UPDATE_SLICE) for job in jobs])
             return adapted_backbone(model)
+        adapters, region_jobs = self._train_regions(model, router.bank, edits, new, old, valid, context)
+        context.recorder.record("train_jobs", [job.row(UPDATE_SLICE) for job in jobs + region_jobs])
+        return RoutedRecommender(model, router, adapters).eval()
 
+    @staticmethod
+    def _train_global(model: PeftModel, new: _Owned, old: _Owned, context: StrategyContext) -> TrainJob:
+        """All of F, each region rehearsing its own S windows in proportion to its share of F."""
+        fraction, length = context.config.strategy.new_data_fraction, context.config.protocol.context_len
+        return train_adapter(
+            model,
+            GLOBAL_ADAPTER,
+            FALLBACK,
+            stratified_rehearsal_epochs(new.windows, new.owner, old.windows, old.owner, fraction, length),
+            cross_entropy(adapted_backbone(model)),
+            len(new.windows),
+            context.data.block("F").valid,
+            context.config,
+            device=context.device,
+            seed=context.seed,
+            keep_initial=False,
+        )
+
+    @staticmethod
+    def _train_regions(
+        model: PeftModel,
+        bank: RegionBank,
+        edits: SliceEdits,
+        new: _Owned,
+        old: _Owned,
+        valid: _Owned,
+        context: StrategyContext,
+    ) -> tuple[dict[int, str], list[TrainJob]]:
+        """One adapter per region; only edited or new regions with enough new windows train."""
+        cfg, fraction = context.config.regions, context.config.strategy.new_data_fraction
         adapters: dict[int, str] = {}
-        centres = router.bank.centres
-        for index, region_id in enumerate(router.bank.ids.tolist()):
+        jobs = []
+        for index, region_id in enumerate(bank.ids.tolist()):
             name = region_adapter(region_id)
             add_adapter(model, name, context.config.lora, init_from=GLOBAL_ADAPTER if cfg.init == "global" else None)
             adapters[region_id] = name
-            mine = owner_new == region_id
-            if region_id not in edits.changed or mine.sum() < cfg.min_region_size:
+            region_new = new.of(region_id)
+            if region_id not in edits.changed or len(region_new) < cfg.min_region_size:
                 continue  # keeps its starting point: unedited, or too little new data to learn from
-            old = setup.train.take(np.flatnonzero(owner_old == region_id))
-            valid = fine_tune.valid.take(np.flatnonzero(owner_valid == region_id))
-            if len(valid) < MIN_REGION_VALID:
-                valid = fine_tune.valid
-            region_new = new.take(np.flatnonzero(mine))
-            jobs.append(
-                train_adapter(
-                    model,
-                    name,
-                    region_id,
-                    rehearsal_epochs(region_new, old, fraction, length),
-                    region_loss(model, centres, index, cfg.overlap_weight, cfg.overlap_margin),
-                    len(region_new),
-                    valid,
-                    context.config,
-                    device=device,
-                    seed=context.seed + 1 + region_id,
-                    keep_initial=cfg.init == "global",
-                )
+            region_valid = valid.of(region_id)
+            if len(region_valid) < MIN_REGION_VALID:
+                region_valid = valid.windows
+            job = train_adapter(
+                model,
+                name,
+                region_id,
+                rehearsal_epochs(region_new, old.of(region_id), fraction, context.config.protocol.context_len),
+                region_loss(model, bank.centres, index, cfg.overlap_weight, cfg.overlap_margin),
+                len(region_new),
+                region_valid,
+                context.config,
+                device=context.device,
+                seed=context.seed + 1 + region_id,
+                keep_initial=cfg.init == "global",
             )
+            jobs.append(job)
         model.set_adapter(GLOBAL_ADAPTER)
-        context.recorder.record("train_jobs", [job.row(UPDATE_SLICE) for job in jobs])
-        return RoutedRecommender(model, router, adapters).eval()
+        return adapters, jobs
 
     def _edit(self, router: Router, f_rep: np.ndarray, context: StrategyContext) -> SliceEdits:
         if not self.editing:
