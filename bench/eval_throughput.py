@@ -34,10 +34,10 @@ def main() -> int:
     args = parser.parse_args()
     config = load_config(preset_path("movielens"))
     dataset = load_dataset("movielens", args.data_dir)
-    data = build_protocol(preprocess(dataset.interactions, config.preprocess), config.protocol)
+    data = build_protocol(preprocess(dataset.interactions, config.preprocess), config.protocol, dataset.items)
     device = default_device()
     torch.manual_seed(0)
-    model = build_backbone("sasrec", config, data.n_items).to(device).eval()
+    model = build_backbone("sasrec", config, data.catalog).to(device).eval()
     windows = data.block("S").train
     rank_windows(model, windows.take(torch.arange(1024).numpy()), batch_size=args.batch_size, device=device)
     best = float("inf")

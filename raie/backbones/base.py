@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from raie.config import ExperimentConfig
+from raie.data.catalog import Catalog
 from raie.registry import Registry
 
 
@@ -43,13 +44,13 @@ class SequentialRecommender(nn.Module, ABC):
         return nn.functional.normalize(self.user_vector(context), dim=-1)
 
 
-BackboneFactory = Callable[[ExperimentConfig, int], SequentialRecommender]
-"""``factory(config, n_items) -> SequentialRecommender``."""
+BackboneFactory = Callable[[ExperimentConfig, Catalog], SequentialRecommender]
+"""``factory(config, catalog) -> SequentialRecommender`` scoring ``catalog.n_items`` items."""
 
-BACKBONES: Registry[BackboneFactory] = Registry("backbone", ("raie.backbones.sasrec",))
+BACKBONES: Registry[BackboneFactory] = Registry("backbone", ("raie.backbones.sasrec", "raie.backbones.lm"))
 register_backbone = BACKBONES.register
 backbone_names = BACKBONES.names
 
 
-def build_backbone(name: str, config: ExperimentConfig, n_items: int) -> SequentialRecommender:
-    return BACKBONES.get(name)(config, n_items)
+def build_backbone(name: str, config: ExperimentConfig, catalog: Catalog) -> SequentialRecommender:
+    return BACKBONES.get(name)(config, catalog)

@@ -16,6 +16,7 @@ from torch import nn
 
 from raie.backbones.base import SequentialRecommender, register_backbone
 from raie.config import ExperimentConfig, SASRecConfig
+from raie.data.catalog import Catalog
 from raie.protocol.preprocess import PADDING_ITEM
 
 
@@ -105,5 +106,5 @@ class SASRec(SequentialRecommender):
 
 
 @register_backbone("sasrec")
-def build_sasrec(config: ExperimentConfig, n_items: int) -> SASRec:
-    return SASRec(n_items, config.protocol.context_len, config.sasrec)
+def build_sasrec(config: ExperimentConfig, catalog: Catalog) -> SASRec:
+    return SASRec(catalog.n_items, config.protocol.context_len, config.sasrec)

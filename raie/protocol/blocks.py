@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from raie.config import ProtocolConfig
+from raie.data.catalog import Catalog
 from raie.protocol.preprocess import Positives
 from raie.protocol.split import assign_blocks, block_names, boundaries
 from raie.protocol.windows import Segments, Windows, right_aligned_targets, segments, windows_at
@@ -46,6 +48,8 @@ class ProtocolData:
     block_of_row: np.ndarray  # int64 [n]: block index of each positive
     boundaries: np.ndarray  # int64 [n_blocks - 1]: block start timestamps
     blocks: tuple[BlockWindows, ...]
+    catalog: Catalog
+    """Item texts for LM backbones (anonymous when the data set has no item metadata)."""
 
     @property
     def n_items(self) -> int:
@@ -58,8 +62,11 @@ class ProtocolData:
         raise KeyError(f"no block '{name}'; blocks are {[b.name for b in self.blocks]}")
 
 
-def build_protocol(positives: Positives, config: ProtocolConfig) -> ProtocolData:
-    """Split positives by global time quantiles and cut every block into windows."""
+def build_protocol(positives: Positives, config: ProtocolConfig, items: pa.Table | None = None) -> ProtocolData:
+    """Split positives by global time quantiles and cut every block into windows.
+
+    ``items`` (ITEMS_SCHEMA) supplies item texts for the catalogue.
+    """
     block_of_row = assign_blocks(positives.ts, config.cutoffs)
     segs = segments(positives.user, block_of_row)
     seg_block = block_of_row[segs.start] if len(segs.start) else np.zeros(0, dtype=np.int64)
@@ -68,7 +75,8 @@ def build_protocol(positives: Positives, config: ProtocolConfig) -> ProtocolData
         _block_windows(name, index, positives, block_of_row, segs, seg_block, config)
         for index, name in enumerate(names)
     )
-    return ProtocolData(positives, config, block_of_row, boundaries(positives.ts, config.cutoffs), blocks)
+    catalog = Catalog.anonymous(positives.n_items) if items is None else Catalog.from_items(items, positives.item_ids)
+    return ProtocolData(positives, config, block_of_row, boundaries(positives.ts, config.cutoffs), blocks, catalog)
 
 
 def _block_windows(

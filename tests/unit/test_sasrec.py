@@ -9,6 +9,7 @@ from peft import PeftModel
 from raie.backbones import SequentialRecommender, build_backbone
 from raie.backbones.lora import adapted_backbone, with_lora
 from raie.config import ExperimentConfig, LoraConfig
+from raie.data.catalog import Catalog
 
 pytestmark = pytest.mark.unit
 
@@ -17,7 +18,7 @@ N_ITEMS = 50
 
 def model(config: ExperimentConfig) -> SequentialRecommender:
     torch.manual_seed(0)
-    return build_backbone("sasrec", config, N_ITEMS).eval()
+    return build_backbone("sasrec", config, Catalog.anonymous(N_ITEMS)).eval()
 
 
 def test_scores_cover_every_item_plus_padding(fast_config: ExperimentConfig) -> None:
