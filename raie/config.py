@@ -315,6 +315,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
         raise error.located(source=str(source)) from None
 
 
-def preset_path(dataset: str) -> Path:
-    """The shipped preset for a dataset: configs/<dataset>.yaml."""
-    return PRESETS_DIR / f"{dataset}.yaml"
+def preset_path(dataset: str, backbone: str | None = None) -> Path:
+    """The shipped preset: configs/<dataset>-<backbone>.yaml when it exists, else configs/<dataset>.yaml."""
+    specific = PRESETS_DIR / f"{dataset}-{backbone}.yaml"
+    return specific if backbone and specific.is_file() else PRESETS_DIR / f"{dataset}.yaml"

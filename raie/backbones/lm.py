@@ -41,6 +41,10 @@ LORA_TARGETS = {
 }
 """Attention and FFN projections per architecture; others adapt every nn.Linear."""
 
+FROZEN_CACHE_LIMIT = 500_000
+"""Cached context encodings kept (oldest evicted first): ~0.8 GB at H = 384,
+far above an offline run's ~40k windows, and a bound for a long-running stream."""
+
 _ITEM_TEXT_CACHE: dict[tuple[str, int, int], torch.Tensor] = {}
 """(model, catalogue hash, budget) -> item-text embeddings, shared by every seed of a run."""
 
@@ -92,6 +96,8 @@ class LMRecommender(SequentialRecommender):
                 fresh = self.encode(context[missing])
             for i, vector in zip(missing, fresh, strict=True):
                 self._frozen[keys[i]] = vector
+            while len(self._frozen) > FROZEN_CACHE_LIMIT:
+                del self._frozen[next(iter(self._frozen))]
         return torch.stack([self._frozen[key] for key in keys])
 
     def user_vector(self, context: torch.Tensor) -> torch.Tensor:

@@ -15,11 +15,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, help="YAML preset (default: configs/<dataset>.yaml)")
 
 
-def resolve_config(dataset: str, explicit: Path | None) -> ExperimentConfig:
-    """The explicit preset, else the shipped preset of the dataset, else defaults."""
+def resolve_config(dataset: str, explicit: Path | None, backbone: str | None = None) -> ExperimentConfig:
+    """The explicit preset, else the shipped preset of the dataset (and backbone), else defaults."""
     if explicit is not None:
         return load_config(explicit)
-    preset = preset_path(dataset)
+    preset = preset_path(dataset, backbone)
     return load_config(preset) if preset.is_file() else ExperimentConfig(dataset=dataset)
 
 

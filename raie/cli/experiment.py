@@ -41,7 +41,7 @@ def experiment_command(args: argparse.Namespace) -> int:
     unknown = [m for m in args.methods if m not in known]
     if unknown:
         raise ConfigError("--methods", f"unknown method(s) {unknown}", f"choose from {known}")
-    config = resolve_config(args.dataset, args.config)
+    config = resolve_config(args.dataset, args.config, args.backbone)
     if args.k is not None:
         config = with_region_count(config, args.k)
     request = ExperimentRequest(

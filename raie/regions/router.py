@@ -7,6 +7,7 @@ window's route can neither drift with training nor depend on its target.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,10 @@ class Router:
 
     def represent(self, context: torch.Tensor) -> np.ndarray:
         return represent(self.encoder, context)
+
+    async def represent_async(self, context: torch.Tensor) -> np.ndarray:
+        """The same, run in the default executor so an event loop (the stream's agent) never blocks on it."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.represent, context)
 
     def represent_windows(self, windows: Windows, device: torch.device) -> np.ndarray:
         return represent_windows(self.encoder, windows, device)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from raie.config import ExperimentConfig, load_config, preset_path
+from raie.config import PRESETS_DIR, ExperimentConfig, load_config, preset_path
 from raie.errors import ConfigError
 
 pytestmark = pytest.mark.unit
@@ -53,3 +53,11 @@ def test_missing_file_and_broken_yaml(tmp_path: Path) -> None:
 
 def test_defaults_are_valid() -> None:
     assert ExperimentConfig().lora.r == 8
+
+
+def test_a_backbone_specific_preset_wins_when_it_exists() -> None:
+    assert preset_path("movielens", "lm").name == "movielens-lm.yaml"
+    assert preset_path("movielens", "sasrec").name == "movielens.yaml"
+    assert preset_path("yelp", "lm").name == "yelp.yaml"
+    reduced, full = load_config(preset_path("movielens", "lm")), load_config(PRESETS_DIR / "movielens-lm-full.yaml")
+    assert reduced.protocol.train_stride > full.protocol.train_stride == 1

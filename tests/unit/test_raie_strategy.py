@@ -126,3 +126,15 @@ def test_overlap_penalty_is_a_margin_hinge_on_the_closest_rival() -> None:
     h = torch.tensor([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0]])
     # Row 0: own 1.0, rival 0.0 -> max(0, 0.1 + 0 - 1) = 0. Row 1: own 0.6, rival 0.8 -> 0.3.
     assert overlap_penalty(h, centres, own=0, margin=0.1).item() == pytest.approx(0.15)
+
+
+def test_async_representation_runs_off_the_event_loop_and_matches(
+    raie_run: Outcome, synthetic_data: ProtocolData
+) -> None:
+    import asyncio
+
+    adapted = raie_run[0]
+    assert isinstance(adapted, RoutedRecommender)
+    context = torch.from_numpy(synthetic_data.block("T").eval.context[:16])
+    off_loop = asyncio.run(adapted.router.represent_async(context))
+    assert np.array_equal(off_loop, adapted.router.represent(context))
