@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from peft import PeftModel
 
 from raie.backbones import build_backbone
 from raie.backbones.lm import LMRecommender
-from raie.backbones.lora import adapted_backbone, with_lora
+from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone, with_lora
 from raie.config import ExperimentConfig, LMConfig
 from raie.data.catalog import Catalog
 from raie.experiment import train_setup_model
@@ -77,7 +79,7 @@ def test_lora_targets_bert_projections_and_saves_as_safetensors(model: LMRecomme
     names = [n for n, p in wrapped.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n for n in names)
     context = torch.tensor([[1, 2, 3, 4, 5]])
-    backbone = adapted_backbone(wrapped)
+    backbone = adapted_backbone(wrapped).eval()  # peft injects LoRA dropout in training mode
     with torch.no_grad():
         for name, parameter in wrapped.named_parameters():
             if "lora_B" in name:
@@ -87,6 +89,10 @@ def test_lora_targets_bert_projections_and_saves_as_safetensors(model: LMRecomme
     wrapped.save_pretrained(str(tmp_path))
     saved = list(tmp_path.rglob("adapter_model.safetensors"))
     assert saved and not list(tmp_path.rglob("*.bin"))
+    # Loading the safetensors onto a fresh copy of the frozen model gives the same scores.
+    restored = PeftModel.from_pretrained(copy.deepcopy(model), str(saved[0].parent), adapter_name=GLOBAL_ADAPTER)
+    with torch.no_grad():
+        assert torch.allclose(adapted_backbone(restored).full_sort_scores(context), adapted_scores, atol=1e-5)
 
 
 def shrink(data: ProtocolData, n: int) -> ProtocolData:
