@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from raie.config import ExperimentConfig, load_config, preset_path
 from raie.data.dataset import dataset_names
+
+N = TypeVar("N", int, float)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,14 +35,15 @@ def csv_list(text: str) -> tuple[str, ...]:
 
 
 def int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in csv_list(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 0,1,2 ({error})") from error
+    return _numbers(text, int, "integers, e.g. 0,1,2")
 
 
 def float_list(text: str) -> tuple[float, ...]:
+    return _numbers(text, float, "numbers, e.g. 0,0.1")
+
+
+def _numbers(text: str, parse: Callable[[str], N], example: str) -> tuple[N, ...]:
     try:
-        return tuple(float(part) for part in csv_list(text))
+        return tuple(parse(part) for part in csv_list(text))
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0,0.1 ({error})") from error
+        raise argparse.ArgumentTypeError(f"expected comma-separated {example} ({error})") from error

@@ -119,11 +119,12 @@ class _RegionAware(UpdateStrategy):
     ) -> tuple[dict[int, str], list[TrainJob]]:
         """One adapter per region; only edited or new regions with enough new windows train."""
         cfg, fraction = context.config.regions, context.config.strategy.new_data_fraction
+        warm_start = cfg.init == "global"
         adapters: dict[int, str] = {}
         jobs = []
         for index, region_id in enumerate(bank.ids.tolist()):
             name = region_adapter(region_id)
-            add_adapter(model, name, context.config.lora, init_from=GLOBAL_ADAPTER if cfg.init == "global" else None)
+            add_adapter(model, name, context.config.lora, init_from=GLOBAL_ADAPTER if warm_start else None)
             adapters[region_id] = name
             region_new = new.of(region_id)
             if region_id not in edits.changed or len(region_new) < cfg.min_region_size:
@@ -142,7 +143,7 @@ class _RegionAware(UpdateStrategy):
                 context.config,
                 device=context.device,
                 seed=context.seed + 1 + region_id,
-                keep_initial=cfg.init == "global",
+                keep_initial=warm_start,
             )
             jobs.append(job)
         model.set_adapter(GLOBAL_ADAPTER)

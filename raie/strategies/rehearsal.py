@@ -20,13 +20,8 @@ def rehearsal_size(n_new: int, n_old: int, new_fraction: float) -> int:
 def rehearsal_epochs(new: Windows, old: Windows, new_fraction: float, context_len: int) -> EpochWindows:
     """Every epoch: all new windows plus a fresh sample of old ones, which
     covers more of the old data over training than one fixed sample."""
-    n_old = rehearsal_size(len(new), len(old), new_fraction)
-
-    def draw(rng: np.random.Generator) -> Windows:
-        rehearsal = old.take(rng.choice(len(old), size=n_old, replace=False))
-        return Windows.concat([new, rehearsal], context_len)
-
-    return draw
+    one_owner = np.zeros(len(new), dtype=np.int64), np.zeros(len(old), dtype=np.int64)
+    return stratified_rehearsal_epochs(new, one_owner[0], old, one_owner[1], new_fraction, context_len)
 
 
 def stratified_rehearsal_epochs(
