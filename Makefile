@@ -10,8 +10,13 @@ DATA ?= data/ml-latest-small
 STORE ?= var/store
 METHODS ?= base,lora,replay,lwf,raie,raie-wo-kr,raie-wo-ke,raie-wo-all
 SEEDS ?= 0,1,2
+# The local broker of infra/kafka (see infra/README.md); the tests use their own on 19092.
+KAFKA_PORT ?= 9092
+KAFKA_CONTROLLER_PORT ?= 9093
+KAFKA_DATA ?= var/kafka/data
+KAFKA := bash infra/kafka/kafka.sh
 
-.PHONY: install experiment test lint typecheck unit e2e bench clean
+.PHONY: demo install experiment test lint typecheck unit e2e bench clean kafka-jars kafka-up kafka-down
 
 install: $(STAMP)
 
@@ -22,7 +27,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# The main job: the offline experiment on the bundled MovieLens data.
+# README's first command: the stream end to end (broker, worker, MovieLens replay, table).
+demo: $(STAMP)
+	bash infra/demo/run.sh
+
+# The offline experiment on the bundled MovieLens data.
 experiment: $(STAMP)
 	$(BIN)/raie experiment --dataset movielens --data-dir $(DATA) --backbone sasrec \
 		--methods $(METHODS) --seeds $(SEEDS) --store $(STORE)
@@ -49,6 +58,17 @@ bench: $(STAMP)
 	$(BIN)/python bench/eval_throughput.py
 	$(BIN)/python bench/yelp_load.py
 	$(BIN)/raie data stats --dataset movielens --data-dir $(DATA)
+
+# Fetches the Kafka jars from Maven Central once; kafka-up does it too when needed.
+kafka-jars:
+	$(KAFKA) jars
+
+# Starts the broker in the background and waits until it accepts connections.
+kafka-up:
+	$(KAFKA) up --port $(KAFKA_PORT) --controller-port $(KAFKA_CONTROLLER_PORT) --data-dir $(KAFKA_DATA)
+
+kafka-down:
+	$(KAFKA) down --data-dir $(KAFKA_DATA)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

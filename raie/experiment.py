@@ -20,6 +20,7 @@ import torch
 
 from raie.backbones import SequentialRecommender, build_backbone
 from raie.config import ExperimentConfig
+from raie.data.catalog import Catalog
 from raie.data.dataset import load_dataset
 from raie.device import default_device
 from raie.evaluation import Ranking, rank_windows
@@ -84,15 +85,28 @@ def train_setup_model(
     backbone: str, config: ExperimentConfig, data: ProtocolData, seed: int, device: torch.device
 ) -> SequentialRecommender:
     """The Set-up backbone: trained on S, early-stopped on S's validation part."""
-    seed_everything(seed)
-    model = build_backbone(backbone, config, data.catalog).to(device)
     setup = data.block("S")
+    return train_setup_on(backbone, config, data.catalog, setup.train, setup.valid, seed, device)
+
+
+def train_setup_on(
+    backbone: str,
+    config: ExperimentConfig,
+    catalog: Catalog,
+    train: Windows,
+    valid: Windows,
+    seed: int,
+    device: torch.device,
+) -> SequentialRecommender:
+    """A frozen backbone trained on ``train`` and early-stopped on ``valid``; the stream's Set-up uses it too."""
+    seed_everything(seed)
+    model = build_backbone(backbone, config, catalog).to(device)
     fit(
         model,
-        lambda rng: setup.train,
+        lambda rng: train,
         cross_entropy(model),
         config.setup_train,
-        valid=setup.valid,
+        valid=valid,
         device=device,
         seed=seed,
         desc=f"set-up seed {seed}",

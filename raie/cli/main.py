@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from raie import __version__
 from raie.cli import data, experiment, metrics, regions
@@ -13,6 +14,11 @@ from raie.errors import RaieError
 USAGE_ERROR = 2
 """Exit status for bad input, as argparse uses for bad arguments."""
 
+COMMAND_GROUP = "raie.commands"
+"""Entry-point group of commands that live outside ``raie/``: each names a module
+with ``add_parser(subparsers)``. This is how ``streams/`` adds publish and replay
+without ``raie/`` ever importing kafka, faust or ray."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raie", description="RAIE Stream: region-aware incremental editing")
@@ -20,6 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in (experiment, data, metrics, regions):
         module.add_parser(subparsers)
+    for plugin in sorted(entry_points(group=COMMAND_GROUP), key=lambda point: point.name):
+        try:
+            command = plugin.load()
+        except ImportError as error:
+            # A plugin whose dependencies are missing must not take the built-in commands down with it.
+            print(f"raie: command '{plugin.name}' unavailable: {error}", file=sys.stderr)
+            continue
+        command.add_parser(subparsers)
     return parser
 
 

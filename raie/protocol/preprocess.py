@@ -74,8 +74,15 @@ class _Codes:
 
 
 def _codes(column: pa.ChunkedArray) -> _Codes:
+    """Codes in sorted-id order, so that indices (and with them every seeded
+    shuffle and initialisation) do not depend on the order rows arrive in:
+    a file, a shuffled copy of it and the stream's replay give the same model."""
     encoded = column.combine_chunks().dictionary_encode()
-    return _Codes(encoded.indices.to_numpy().astype(np.int64), encoded.dictionary.to_pylist())
+    names = encoded.dictionary.to_pylist()
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names))
+    return _Codes(rank[encoded.indices.to_numpy()], [names[i] for i in order])
 
 
 def _latest_per_pair(user: np.ndarray, item: np.ndarray, ts: np.ndarray) -> np.ndarray:

@@ -38,6 +38,9 @@ class TableSpec:
     partition_by: tuple[str, ...]
     description: str
     allowed_values: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    dedupe_by: tuple[str, ...] = ()
+    """For append-only sinks whose writes may repeat rows (an at-least-once stream):
+    the view keeps one row per value of these columns, the first in partition order."""
 
     def __post_init__(self) -> None:
         if not IDENTIFIER.match(self.name):
@@ -48,7 +51,7 @@ class TableSpec:
                 raise StoreError(f"table '{self.name}': column name '{column}' must match {IDENTIFIER.pattern}")
         if len(set(names)) != len(names):
             raise StoreError(f"table '{self.name}': duplicate column names in {names}")
-        for column in (*self.partition_by, *self.allowed_values):
+        for column in (*self.partition_by, *self.allowed_values, *self.dedupe_by):
             if column not in names:
                 raise StoreError(f"table '{self.name}': '{column}' is not one of its columns")
 

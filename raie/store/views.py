@@ -34,6 +34,13 @@ def create_view_sql(spec: TableSpec, table_dir: Path, *, with_data: bool) -> str
         source = (
             f"read_parquet({quote_literal(data_glob(spec, table_dir))}, union_by_name=true, hive_partitioning=false)"
         )
-        return f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"
+        if not spec.dedupe_by:
+            return f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"
+        keys = ", ".join(quote_identifier(c) for c in spec.dedupe_by)
+        first = ", ".join(quote_identifier(c) for c in spec.partition_by) or keys
+        return (
+            f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source} "
+            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {first}) = 1"
+        )
     select = ", ".join(f"CAST(NULL AS {sql_type(f.type)}) AS {quote_identifier(f.name)}" for f in spec.schema)
     return f"CREATE OR REPLACE VIEW {name} AS SELECT {select} WHERE false"

@@ -27,11 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from peft import PeftModel
 
 from raie.backbones.base import SequentialRecommender
-from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone, add_adapter, with_lora
+from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone, add_adapter, copy_adapter, with_lora
+from raie.config import ExperimentConfig
 from raie.protocol.windows import Windows
+from raie.recording import Row
 from raie.regions.bank import RegionBank
 from raie.regions.editor import RegionEditor, SliceEdits
 from raie.regions.router import FALLBACK, Router, represent_windows
@@ -50,7 +53,7 @@ windows instead: a handful of windows cannot rank epochs."""
 
 
 @dataclass(frozen=True)
-class _Owned:
+class OwnedWindows:
     """Windows with the region that owns each one (nearest after the edits, no fallback)."""
 
     windows: Windows
@@ -77,77 +80,19 @@ class _RegionAware(UpdateStrategy):
         edits = self._edit(router, f_rep, context)
         self._record_regions(context, before, router.bank, edits)
 
-        new = _Owned(in_time_order, router.nearest(f_rep))
-        old = _Owned(setup.train, router.nearest(s_rep))
-        valid = _Owned(fine_tune.valid, router.nearest(router.represent_windows(fine_tune.valid, device)))
+        new = OwnedWindows(in_time_order, router.nearest(f_rep))
+        old = OwnedWindows(setup.train, router.nearest(s_rep))
+        valid = OwnedWindows(fine_tune.valid, router.nearest(router.represent_windows(fine_tune.valid, device)))
         model = with_lora(setup_model, context.config.lora).to(device)
-        jobs = [self._train_global(model, new, old, context)]
+        job = train_global_adapter(model, new, old, valid.windows, context.config, device, context.seed)
         if not self.per_region:
-            context.recorder.record("train_jobs", [job.row(UPDATE_SLICE) for job in jobs])
+            context.recorder.record("train_jobs", [job.row(UPDATE_SLICE)])
             return adapted_backbone(model)
-        adapters, region_jobs = self._train_regions(model, router.bank, edits, new, old, valid, context)
-        context.recorder.record("train_jobs", [job.row(UPDATE_SLICE) for job in jobs + region_jobs])
-        return RoutedRecommender(model, router, adapters).eval()
-
-    @staticmethod
-    def _train_global(model: PeftModel, new: _Owned, old: _Owned, context: StrategyContext) -> TrainJob:
-        """All of F, each region rehearsing its own S windows in proportion to its share of F."""
-        fraction, length = context.config.strategy.new_data_fraction, context.config.protocol.context_len
-        return train_adapter(
-            model,
-            GLOBAL_ADAPTER,
-            FALLBACK,
-            stratified_rehearsal_epochs(new.windows, new.owner, old.windows, old.owner, fraction, length),
-            cross_entropy(adapted_backbone(model)),
-            len(new.windows),
-            context.data.block("F").valid,
-            context.config,
-            device=context.device,
-            seed=context.seed,
-            keep_initial=False,
+        adapters, region_jobs = train_region_adapters(
+            model, router.bank, edits, new, old, valid, context.config, device, context.seed
         )
-
-    @staticmethod
-    def _train_regions(
-        model: PeftModel,
-        bank: RegionBank,
-        edits: SliceEdits,
-        new: _Owned,
-        old: _Owned,
-        valid: _Owned,
-        context: StrategyContext,
-    ) -> tuple[dict[int, str], list[TrainJob]]:
-        """One adapter per region; only edited or new regions with enough new windows train."""
-        cfg, fraction = context.config.regions, context.config.strategy.new_data_fraction
-        warm_start = cfg.init == "global"
-        adapters: dict[int, str] = {}
-        jobs = []
-        for index, region_id in enumerate(bank.ids.tolist()):
-            name = region_adapter(region_id)
-            add_adapter(model, name, context.config.lora, init_from=GLOBAL_ADAPTER if warm_start else None)
-            adapters[region_id] = name
-            region_new = new.of(region_id)
-            if region_id not in edits.changed or len(region_new) < cfg.min_region_size:
-                continue  # keeps its starting point: unedited, or too little new data to learn from
-            region_valid = valid.of(region_id)
-            if len(region_valid) < MIN_REGION_VALID:
-                region_valid = valid.windows
-            job = train_adapter(
-                model,
-                name,
-                region_id,
-                rehearsal_epochs(region_new, old.of(region_id), fraction, context.config.protocol.context_len),
-                region_loss(model, bank.centres, index, cfg.overlap_weight, cfg.overlap_margin),
-                len(region_new),
-                region_valid,
-                context.config,
-                device=context.device,
-                seed=context.seed + 1 + region_id,
-                keep_initial=warm_start,
-            )
-            jobs.append(job)
-        model.set_adapter(GLOBAL_ADAPTER)
-        return adapters, jobs
+        context.recorder.record("train_jobs", [j.row(UPDATE_SLICE) for j in [job, *region_jobs]])
+        return RoutedRecommender(model, router, adapters).eval()
 
     def _edit(self, router: Router, f_rep: np.ndarray, context: StrategyContext) -> SliceEdits:
         if not self.editing:
@@ -158,32 +103,118 @@ class _RegionAware(UpdateStrategy):
         editor = RegionEditor(router.bank, context.config.regions, seed=context.seed, slice_index=UPDATE_SLICE)
         editor.edit(f_rep)
         edits = editor.close_slice()
-        context.recorder.record(
-            "edits",
-            [
-                {"slice": UPDATE_SLICE, "region_id": region_id, "op": op, "count": n}
-                for (region_id, op), n in sorted(edits.counts.items())
-            ],
-        )
+        context.recorder.record("edits", edit_rows(edits))
         return edits
 
     @staticmethod
     def _record_regions(context: StrategyContext, before: RegionBank, after: RegionBank, edits: SliceEdits) -> None:
-        rows = []
-        for stage, bank in (("before", before), ("after", after)):
-            for i, region_id in enumerate(bank.ids.tolist()):
-                rows.append(
-                    {
-                        "slice": edits.slice_index,
-                        "stage": stage,
-                        "region_id": region_id,
-                        "version": int(bank.version[i]),
-                        "count": int(bank.count[i]),
-                        "radius_deg": float(np.rad2deg(bank.radius[i])),
-                        "centre": bank.centres[i].tolist(),
-                    }
-                )
-        context.recorder.record("regions", rows)
+        context.recorder.record("regions", region_rows(before, after, edits.slice_index))
+
+
+def edit_rows(edits: SliceEdits) -> list[Row]:
+    """``edits`` store rows: how many samples each op applied to each region in the slice."""
+    return [
+        {"slice": edits.slice_index, "region_id": region_id, "op": op, "count": n}
+        for (region_id, op), n in sorted(edits.counts.items())
+    ]
+
+
+def region_rows(before: RegionBank, after: RegionBank, slice_index: int) -> list[Row]:
+    """``regions`` store rows: the bank before and after a slice's edits."""
+    rows: list[Row] = []
+    for stage, bank in (("before", before), ("after", after)):
+        for i, region_id in enumerate(bank.ids.tolist()):
+            rows.append(
+                {
+                    "slice": slice_index,
+                    "stage": stage,
+                    "region_id": region_id,
+                    "version": int(bank.version[i]),
+                    "count": int(bank.count[i]),
+                    "radius_deg": float(np.rad2deg(bank.radius[i])),
+                    "centre": bank.centres[i].tolist(),
+                }
+            )
+    return rows
+
+
+def train_global_adapter(
+    model: PeftModel,
+    new: OwnedWindows,
+    old: OwnedWindows,
+    valid: Windows,
+    config: ExperimentConfig,
+    device: torch.device,
+    seed: int,
+) -> TrainJob:
+    """The global adapter on all new windows, each region rehearsing its own old
+    windows in proportion to its share of the new ones; it continues from its current weights."""
+    fraction, length = config.strategy.new_data_fraction, config.protocol.context_len
+    return train_adapter(
+        model,
+        GLOBAL_ADAPTER,
+        FALLBACK,
+        stratified_rehearsal_epochs(new.windows, new.owner, old.windows, old.owner, fraction, length),
+        cross_entropy(adapted_backbone(model)),
+        len(new.windows),
+        valid,
+        config,
+        device=device,
+        seed=seed,
+        keep_initial=False,
+    )
+
+
+def train_region_adapters(
+    model: PeftModel,
+    bank: RegionBank,
+    edits: SliceEdits,
+    new: OwnedWindows,
+    old: OwnedWindows,
+    valid: OwnedWindows,
+    config: ExperimentConfig,
+    device: torch.device,
+    seed: int,
+) -> tuple[dict[int, str], list[TrainJob]]:
+    """One adapter per region; only edited or new regions with enough new windows train.
+
+    A region met for the first time gets an adapter (a copy of the global one
+    with ``init: global``); a changed region's existing adapter restarts from
+    the global one too, so every retrained adapter starts from the same point."""
+    cfg, fraction = config.regions, config.strategy.new_data_fraction
+    warm_start = cfg.init == "global"
+    adapters: dict[int, str] = {}
+    jobs = []
+    for index, region_id in enumerate(bank.ids.tolist()):
+        name = region_adapter(region_id)
+        adapters[region_id] = name
+        region_new = new.of(region_id)
+        retrain = region_id in edits.changed and len(region_new) >= cfg.min_region_size
+        if name not in model.peft_config:
+            add_adapter(model, name, config.lora, init_from=GLOBAL_ADAPTER if warm_start else None)
+        elif retrain and warm_start:
+            copy_adapter(model, GLOBAL_ADAPTER, name)
+        if not retrain:
+            continue  # keeps its starting point: unedited, or too little new data to learn from
+        region_valid = valid.of(region_id)
+        if len(region_valid) < MIN_REGION_VALID:
+            region_valid = valid.windows
+        job = train_adapter(
+            model,
+            name,
+            region_id,
+            rehearsal_epochs(region_new, old.of(region_id), fraction, config.protocol.context_len),
+            region_loss(model, bank.centres, index, cfg.overlap_weight, cfg.overlap_margin),
+            len(region_new),
+            region_valid,
+            config,
+            device=device,
+            seed=seed + 1 + region_id,
+            keep_initial=warm_start,
+        )
+        jobs.append(job)
+    model.set_adapter(GLOBAL_ADAPTER)
+    return adapters, jobs
 
 
 @register_strategy("raie")

@@ -1,0 +1,148 @@
+"""What the slice session persists so that a restarted worker resumes where it stopped.
+
+Layout under ``<store>/artifacts/``::
+
+    state.json                              the commit point: slices closed so far
+    setup/vocabulary.json, model.safetensors the frozen Set-up backbone and its items
+    slice=<k>/regions/                      the region bank after slice k
+    slice=<k>/history.safetensors           every training window up to slice k (rehearsal)
+    slice=<k>/adapters/<name>.safetensors   RAIE's LoRA adapters after slice k
+
+Everything is safetensors or JSON (never pickles). A slice's files are written
+first and ``state.json`` replaced atomically last, so a crash in between
+leaves the previous slice as the state to resume from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import safetensors.numpy
+import safetensors.torch
+from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
+
+from raie.backbones import SequentialRecommender, build_backbone
+from raie.backbones.lora import GLOBAL_ADAPTER, add_adapter, with_lora
+from raie.config import ExperimentConfig
+from raie.data.catalog import Catalog
+from raie.online.candidates import ItemVocabulary
+from raie.protocol.windows import Windows
+from raie.regions.bank import RegionBank
+
+ARTIFACTS_DIR = "artifacts"
+STATE_FILE = "state.json"
+
+
+@dataclass(frozen=True)
+class SessionState:
+    closed_slices: int
+    vocabulary: ItemVocabulary
+    setup_model: SequentialRecommender
+    bank: RegionBank
+    history: Windows
+    model: PeftModel | None
+    adapters: dict[int, str]
+
+
+def _write_json_atomically(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(value, indent=1))
+    os.replace(temporary, path)
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    root: Path
+
+    @classmethod
+    def in_store(cls, store_root: Path) -> Artifacts:
+        return cls(store_root / ARTIFACTS_DIR)
+
+    def slice_dir(self, slice_index: int) -> Path:
+        return self.root / f"slice={slice_index}"
+
+    def setup_dir(self) -> Path:
+        return self.root / "setup"
+
+    def closed_slices(self) -> int:
+        path = self.root / STATE_FILE
+        return int(json.loads(path.read_text())["closed_slices"]) if path.is_file() else 0
+
+    def save_slice(self, slice_index: int, state: SessionState, catalog: Catalog) -> None:
+        if slice_index == 0:
+            setup = self.setup_dir()
+            setup.mkdir(parents=True, exist_ok=True)
+            _write_json_atomically(
+                setup / "vocabulary.json", {"item_ids": list(state.vocabulary.item_ids), "texts": list(catalog.texts)}
+            )
+            safetensors.torch.save_model(state.setup_model, str(setup / "model.safetensors"))
+        directory = self.slice_dir(slice_index)
+        state.bank.save(directory / "regions")
+        history = state.history
+        safetensors.numpy.save_file(
+            {"user": history.user, "context": history.context, "target": history.target, "ts": history.ts},
+            str(directory / "history.safetensors"),
+        )
+        if state.model is not None:
+            (directory / "adapters").mkdir(parents=True, exist_ok=True)
+            for name in state.model.peft_config:
+                weights = get_peft_model_state_dict(state.model, adapter_name=name)
+                safetensors.torch.save_file(weights, str(directory / "adapters" / f"{name}.safetensors"))
+        adapters = {str(region): name for region, name in state.adapters.items()}
+        _write_json_atomically(self.root / STATE_FILE, {"closed_slices": slice_index + 1, "adapters": adapters})
+
+    def load(self, backbone: str, config: ExperimentConfig) -> SessionState | None:
+        """The state after the last closed slice, or None before the Set-up slice closed."""
+        closed = self.closed_slices()
+        if closed == 0:
+            return None
+        meta = json.loads((self.setup_dir() / "vocabulary.json").read_text())
+        vocabulary = ItemVocabulary(tuple(meta["item_ids"]))
+        setup_model = build_backbone(backbone, config, Catalog(tuple(meta["texts"])))
+        safetensors.torch.load_model(setup_model, str(self.setup_dir() / "model.safetensors"))
+        setup_model.requires_grad_(False)
+        directory = self.slice_dir(closed - 1)
+        arrays = safetensors.numpy.load_file(str(directory / "history.safetensors"))
+        history = Windows(arrays["user"], arrays["context"], arrays["target"], arrays["ts"])
+        state = json.loads((self.root / STATE_FILE).read_text())
+        adapters = {int(region): str(name) for region, name in state["adapters"].items()}
+        return SessionState(
+            closed_slices=closed,
+            vocabulary=vocabulary,
+            setup_model=setup_model.eval(),
+            bank=RegionBank.load(directory / "regions"),
+            history=history,
+            model=self._load_adapters(directory / "adapters", setup_model, config),
+            adapters=adapters,
+        )
+
+    @staticmethod
+    def _load_adapters(
+        directory: Path, setup_model: SequentialRecommender, config: ExperimentConfig
+    ) -> PeftModel | None:
+        files = sorted(directory.glob("*.safetensors")) if directory.is_dir() else []
+        if not files:
+            return None
+        model = with_lora(setup_model, config.lora)
+        for path in files:
+            name = path.stem
+            if name != GLOBAL_ADAPTER:
+                add_adapter(model, name, config.lora)
+            set_peft_model_state_dict(model, safetensors.torch.load_file(str(path)), adapter_name=name)
+        model.set_adapter(GLOBAL_ADAPTER)
+        return model
+
+
+def directory_digest(directory: Path) -> str:
+    """sha256 over a directory's files (relative names and bytes, in sorted order):
+    what a reader checks before it trusts a published slice."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

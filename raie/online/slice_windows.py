@@ -1,0 +1,52 @@
+"""A closed slice's candidates, split into the protocol's roles and put in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from raie.config import ProtocolConfig
+from raie.online.candidates import Candidate, ItemVocabulary, to_windows
+from raie.online.selection import select_roles
+from raie.protocol.windows import Windows
+
+
+@dataclass(frozen=True)
+class RoleWindows:
+    """One role's windows and, in slices after Set-up, their frozen representations."""
+
+    windows: Windows
+    representations: np.ndarray | None  # float32 [n, H]
+
+
+def by_user(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """(user id, position) order: the offline protocol's row order of a block."""
+    return sorted(candidates, key=lambda c: (c.user_id, c.position))
+
+
+def in_time_order(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Event-time order, ties by (user id, position): the order RAIE edits a slice in,
+    the same whatever order partitions interleaved in on the wire."""
+    return sorted(candidates, key=lambda c: (c.ts_ms, c.user_id, c.position))
+
+
+def split_roles(candidates: Sequence[Candidate], config: ProtocolConfig) -> dict[str, list[Candidate]]:
+    """The candidates of each role, in (user, position) order."""
+    ordered = by_user(candidates)
+    users = sorted({c.user_id for c in ordered})
+    segment_of = {user: i for i, user in enumerate(users)}
+    segment = np.fromiter((segment_of[c.user_id] for c in ordered), dtype=np.int64, count=len(ordered))
+    position = np.fromiter((c.position for c in ordered), dtype=np.int64, count=len(ordered))
+    # The user's last positive is always a candidate when any is, so it gives the length.
+    length = np.zeros(len(users), dtype=np.int64)
+    np.maximum.at(length, segment, position + 1)
+    masks = select_roles(segment, position, length, config)
+    return {role: [c for c, keep in zip(ordered, mask, strict=True) if keep] for role, mask in masks.items()}
+
+
+def role_windows(candidates: Sequence[Candidate], vocabulary: ItemVocabulary, context_len: int) -> RoleWindows:
+    embedded = [c.embedding for c in candidates if c.embedding is not None]
+    representations = np.stack(embedded).astype(np.float32) if embedded and len(embedded) == len(candidates) else None
+    return RoleWindows(to_windows(candidates, vocabulary, context_len), representations)

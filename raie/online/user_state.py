@@ -1,0 +1,61 @@
+"""One user's position inside the current slice: what the next window's context is.
+
+The stream sees a user's positives one at a time. Windows are cut as in the
+offline protocol (raie/protocol/windows.py): history never crosses a slice,
+and the event at position p (0-based, inside the slice) is the target of a
+candidate window when p >= L. Which candidates train, validate or are held out
+depends on where the user's slice ends, so it is decided at slice close
+(raie/online/selection.py); here every candidate is emitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from raie.online.candidates import Candidate
+
+
+@dataclass(frozen=True)
+class UserState:
+    """The last ``L`` items of the user's sequence in ``slice`` and how long it is."""
+
+    slice: int
+    length: int
+    recent: tuple[str, ...]
+
+    @classmethod
+    def empty(cls, slice_index: int) -> UserState:
+        return cls(slice_index, 0, ())
+
+    def in_slice(self, slice_index: int) -> UserState:
+        """The state to extend with an event of ``slice_index``: a new slice starts empty."""
+        return self if self.slice == slice_index else UserState.empty(slice_index)
+
+    def advance(self, item_id: str, context_len: int) -> tuple[UserState, int, tuple[str, ...] | None]:
+        """Append one positive: the new state, its position, and its context (None when shorter than L)."""
+        position = self.length
+        context = self.recent if position >= context_len else None
+        recent = (*self.recent, item_id)[-context_len:]
+        return UserState(self.slice, position + 1, recent), position, context
+
+    def to_json(self) -> dict[str, object]:
+        return {"slice": self.slice, "length": self.length, "recent": list(self.recent)}
+
+    @classmethod
+    def from_json(cls, value: dict[str, object]) -> UserState:
+        recent = value["recent"]
+        assert isinstance(recent, list)  # written by to_json
+        return cls(int(str(value["slice"])), int(str(value["length"])), tuple(str(item) for item in recent))
+
+
+def next_window(
+    state: UserState | None, user_id: str, item_id: str, ts_ms: int, slice_index: int, context_len: int
+) -> tuple[UserState, Candidate | None]:
+    """One positive of ``user_id``: the user's new state and the candidate window it completes.
+
+    Pure, so that a caller can make the window durable before it saves the state."""
+    current = (state or UserState.empty(slice_index)).in_slice(slice_index)
+    updated, position, context = current.advance(item_id, context_len)
+    if context is None:
+        return updated, None
+    return updated, Candidate(user_id, slice_index, position, context, item_id, ts_ms, None)

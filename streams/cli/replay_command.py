@@ -1,0 +1,77 @@
+"""``raie replay``: replay a data set's preprocessed timeline to Kafka, with slice marks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from raie.cli.common import add_data_arguments, float_list, resolve_config
+from raie.errors import ConfigError
+from streams.connect import DEFAULT_BOOTSTRAP
+from streams.replay_timeline import check_slices
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = subparsers.add_parser(
+        "replay",
+        help="replay a data set to Kafka as a stream, with slice marks",
+        description="Send the item catalogue, then the preprocessed interactions in time order, "
+        "closing each slice with a mark on every partition.",
+    )
+    add_data_arguments(replay)
+    replay.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP, help=f"broker address (default {DEFAULT_BOOTSTRAP})")
+    replay.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=None,
+        help="X times real time between events, each pause capped at 1 s (default: as fast as possible)",
+    )
+    replay.add_argument(
+        "--slices",
+        type=_slices,
+        default=None,
+        help="time quantiles where slices end, e.g. 0.5,0.8 (default: the config's protocol.cutoffs)",
+    )
+    replay.set_defaults(handler=replay_command)
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    # Imported here: kafka loads only when this command runs.
+    from streams.admin import ensure_topics
+    from streams.replay import replay
+
+    # Progress from streams.* at INFO; kafka-python's INFO is connection chatter, so only its warnings.
+    logging.basicConfig(level=logging.WARNING, format="raie replay: %(message)s", stream=sys.stderr)
+    logging.getLogger("streams").setLevel(logging.INFO)
+    # kafka-python's I/O loop warns when a task waits on the GIL that the
+    # replaying thread holds; harmless here and nothing a user can act on.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+    config = resolve_config(args.dataset, args.config)
+    slices = args.slices if args.slices is not None else config.protocol.cutoffs
+    ensure_topics(args.bootstrap)
+    report = replay(args.dataset, args.data_dir, args.bootstrap, speed=args.speed, slices=slices, config=config)
+    print(
+        f"replayed {report.events} events of {args.dataset} in {report.slices} slices "
+        f"({report.marks} slice marks) in {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def _slices(text: str) -> tuple[float, ...]:
+    slices = float_list(text)
+    try:
+        check_slices(slices)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(f"{error.problem} ({error.fix})") from error
+    return slices
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from error
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value

@@ -1,0 +1,53 @@
+"""``raie worker``: the Faust stream worker (ingress, store sink, region editor)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from raie.cli.common import resolve_config
+from raie.data.dataset import dataset_names
+from streams.connect import DEFAULT_BOOTSTRAP
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    worker = subparsers.add_parser(
+        "worker",
+        help="run the stream worker until SIGTERM",
+        description="Consume `interactions`, window, embed, route and edit regions per slice; "
+        "write interactions and slice results to the store.",
+    )
+    worker.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP, help=f"broker address (default {DEFAULT_BOOTSTRAP})")
+    worker.add_argument("--store", required=True, type=Path, help="store directory (created if absent)")
+    worker.add_argument("--dataset", default="movielens", choices=dataset_names(), help="which preset to run with")
+    worker.add_argument("--config", type=Path, default=None, help="YAML preset (default: configs/<dataset>.yaml)")
+    worker.add_argument("--backbone", default="sasrec", help="frozen backbone the stream embeds with")
+    worker.add_argument("--seed", type=int, default=0)
+    worker.add_argument("--app-id", default=None, help="consumer group and changelog prefix (default raie-stream)")
+    worker.add_argument(
+        "--slice-days",
+        type=float,
+        default=None,
+        help="close slices by event time every N days (default: only at the replayer's slice marks)",
+    )
+    worker.add_argument("--slice-origin-ms", type=int, default=0, help="event time where slice 0 starts")
+    worker.set_defaults(handler=worker_command)
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    from raie.online.slice_clock import Watermark
+    from streams.settings import WorkerSettings
+    from streams.worker import run_worker
+
+    watermark = None
+    if args.slice_days is not None:
+        watermark = Watermark(args.slice_origin_ms, int(args.slice_days * DAY_MS))
+    config = resolve_config(args.dataset, args.config, args.backbone)
+    settings = WorkerSettings(args.bootstrap, args.store, config, args.backbone, args.seed, watermark=watermark)
+    if args.app_id is not None:
+        settings = replace(settings, app_id=args.app_id)
+    run_worker(settings)
+    return 0

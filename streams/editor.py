@@ -1,0 +1,136 @@
+"""The region editor: the single writer of the bank, on the 1-partition ``routed-windows`` topic.
+
+Events are acked by hand: a slice's windows and marks are acked only after
+the slice is closed and its bank, adapters and store rows are on disk. Until
+then the topic itself is the slice's durable buffer, and a restarted editor
+re-reads it from the first window of the first open slice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+import pyarrow as pa
+
+from raie.online.artifacts import ARTIFACTS_DIR, directory_digest
+from raie.online.candidates import Candidate
+from raie.online.session import SliceOutcome, SliceSession
+from raie.recording import Row
+from raie.store import Store, table_spec
+from schemas import AdapterPublished, RegionEdit, RoutedWindow, SliceMark, TrainJob
+from schemas.region_edit import EditOp
+from streams.ingress import header, now_ms
+from streams.topic_names import KIND_HEADER, SLICE_MARK_KIND
+
+log = logging.getLogger(__name__)
+
+STREAM_METHOD = "raie"
+
+
+@dataclass
+class RegionEditorAgent:
+    session: SliceSession
+    store: Store
+    store_lock: asyncio.Lock
+    run_id: str
+    read_catalogue: Callable[[], pa.Table | None]  # blocking: reads the items topic to its end
+    send: Any  # async (topic name, bytes) -> delivery future
+    on_closed: Callable[[SliceOutcome], None]
+    held: dict[int, list[Any]] = field(default_factory=lambda: defaultdict(list))
+
+    async def on_event(self, event: Any, stream: Any) -> None:
+        if header(event, KIND_HEADER) == SLICE_MARK_KIND:
+            mark = SliceMark.from_bytes(event.value)
+            self.held[mark.slice].append(event)
+            for ready in self.session.mark(mark.slice, mark.partition if mark.partition is not None else 0):
+                await self._close(ready, stream)
+            return
+        window = RoutedWindow.from_bytes(event.value)
+        embedding = None if window.embedding is None else np.asarray(window.embedding, dtype=np.float32)
+        candidate = Candidate(
+            window.user_id, window.slice, window.position, window.context, window.target, window.ts_ms, embedding
+        )
+        if self.session.add(candidate):
+            self.held[window.slice].append(event)
+        else:
+            await stream.ack(event)  # a window of a closed slice, re-read after a restart
+
+    async def _close(self, slice_index: int, stream: Any) -> None:
+        catalogue = await asyncio.to_thread(self.read_catalogue) if slice_index == 0 else None
+        outcome = await self.session.close(slice_index, catalogue)
+        key = {"run_id": self.run_id, "method": STREAM_METHOD, "seed": self.session.seed}
+        async with self.store_lock:
+            for name, rows in outcome.rows.items():
+                await asyncio.to_thread(self._replace_slice, name, key, slice_index, rows)
+        await self._announce(outcome)
+        self.on_closed(outcome)
+        for event in self.held.pop(slice_index, []):
+            await stream.ack(event)
+        log.info(
+            "closed slice %d: %d windows (%d train), %d regions, %.1f s",
+            slice_index,
+            outcome.candidates,
+            outcome.train_windows,
+            len(outcome.bank.ids),
+            outcome.seconds,
+        )
+
+    def _replace_slice(self, name: str, key: dict[str, object], slice_index: int, rows: list[Row]) -> None:
+        """The store replaces whole (run, method, seed) partitions, so a slice's rows are
+        written together with the earlier slices' rows: closing a slice twice (after a
+        restart) replaces its rows, and never touches another slice's."""
+        spec = table_spec(name)
+        kept = self.store.query(
+            f"SELECT * FROM {name} WHERE run_id = ? AND method = ? AND seed = ? AND slice <> ?",
+            [key["run_id"], key["method"], key["seed"], slice_index],
+        )
+        fresh = pa.Table.from_pylist([key | r for r in rows], schema=spec.schema)
+        self.store.write(name, pa.concat_tables([kept.select(spec.schema.names).cast(spec.schema), fresh]))
+
+    async def _announce(self, outcome: SliceOutcome) -> None:
+        """Edits, train jobs and the published state, on their audit topics."""
+        version, sent = outcome.slice + 1, now_ms()
+        messages: list[tuple[str, bytes]] = [
+            (
+                "region-edits",
+                RegionEdit(
+                    outcome.slice, int(str(r["region_id"])), cast(EditOp, r["op"]), int(str(r["count"])), version
+                ).to_bytes(),
+            )
+            for r in outcome.rows.get("edits", [])
+        ]
+        for job in outcome.rows.get("train_jobs", []):
+            adapter, region = str(job["adapter"]), int(str(job["region_id"]))
+            messages.append(
+                (
+                    "train-jobs",
+                    TrainJob(
+                        f"{outcome.slice}/{adapter}",
+                        outcome.slice,
+                        adapter,
+                        None if region < 0 else region,
+                        version,
+                        int(str(job["new_windows"])),
+                        int(str(job["old_windows"])),
+                        sent,
+                    ).to_bytes(),
+                )
+            )
+        published = AdapterPublished(
+            "setup" if outcome.slice == 0 else "slice",
+            None,
+            outcome.slice,
+            version,
+            f"{ARTIFACTS_DIR}/slice={outcome.slice}",
+            directory_digest(self.session.artifacts.slice_dir(outcome.slice)),
+            None,
+            sent,
+        )
+        messages.append(("adapters", published.to_bytes()))
+        await asyncio.gather(*[await self.send(topic, value) for topic, value in messages])

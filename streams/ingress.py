@@ -1,0 +1,224 @@
+"""The ingress: validate, deduplicate, window, embed, route; one batch of events at a time.
+
+For every batch, effects become durable in this order: dead letters and
+routed windows are delivered first, then the tables (user windows, seen event
+ids, slice clocks) are updated, and only then does Faust ack the batch. A
+crash anywhere re-reads events whose windows may already be out; the editor
+keeps windows by key, so a repeat changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from raie.online.candidates import Candidate
+from raie.online.slice_clock import PartitionClock
+from raie.online.user_state import UserState, next_window
+from schemas import DeadLetter, Interaction, RoutedWindow, SchemaError, SliceMark
+from schemas.routed_window import window_id
+from streams.serving import ServingState
+from streams.settings import WorkerSettings
+from streams.tables import get, put
+from streams.topic_names import INTERACTIONS, KIND_HEADER, SLICE_MARK_KIND
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def header(event: Any, name: str) -> bytes | None:
+    headers = event.headers or {}
+    items = headers.items() if isinstance(headers, dict) else headers
+    for key, value in items:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+@dataclass
+class _Pending:
+    """A window waiting for its batch's embedding pass, with where it came from."""
+
+    candidate: Candidate
+    event_id: str
+    partition: int
+    offset: int
+    ingested_at_ms: int
+
+
+@dataclass
+class IngressCounts:
+    accepted: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    not_positive: int = 0
+    windows: int = 0
+    marks: int = 0
+
+
+@dataclass
+class Ingress:
+    settings: WorkerSettings
+    serving: ServingState
+    users: Any  # Faust table: user_id -> UserState JSON
+    seen: Any  # Faust table: event_id -> slice
+    clocks: Any  # Faust table: str(partition) -> mark offsets
+    send_window: Any  # async (bytes, headers) -> delivery future
+    send_dead_letter: Any  # async (bytes) -> delivery future
+    counts: IngressCounts = field(default_factory=IngressCounts)
+
+    async def process(self, events: Sequence[Any]) -> None:
+        """One batch, in order; a slice mark flushes what came before it."""
+        pending: list[_Pending] = []
+        deliveries: list[Awaitable[Any]] = []
+        updates: list[tuple[Any, int, str, Any]] = []
+        users: dict[str, UserState] = {}
+        clocks: dict[int, PartitionClock] = {}
+        seen_now: set[str] = set()
+        for event in events:
+            message = event.message
+            partition, offset, raw = message.partition, message.offset, event.value
+            clock = clocks.get(partition) or clocks.setdefault(partition, self._clock(partition))
+            if header(event, KIND_HEADER) == SLICE_MARK_KIND:
+                await self._flush(pending, deliveries, updates)
+                await self._mark(raw, clock, partition, offset)
+                continue
+            try:
+                if raw is None:
+                    raise SchemaError("empty value (a tombstone); send an Interaction v1 JSON object", None)
+                interaction = Interaction.from_bytes(raw)
+            except SchemaError as error:
+                letter = DeadLetter.of(error, INTERACTIONS, partition, offset, message.key, raw or b"", now_ms())
+                deliveries.append(await self.send_dead_letter(letter.to_bytes()))
+                self.counts.dead_letters += 1
+                continue
+            if interaction.event_id in seen_now or get(self.seen, interaction.event_id) is not None:
+                self.counts.duplicates += 1
+                continue
+            seen_now.add(interaction.event_id)
+            if self.settings.watermark is not None:
+                for closed in clock.watermark_marks(offset, interaction.ts_ms, self.settings.watermark):
+                    await self._flush(pending, deliveries, updates)
+                    end = self.settings.watermark.end_of(closed)
+                    await self._forward_mark(SliceMark(closed, end, "watermark", partition, now_ms()))
+                updates.append((self.clocks, partition, str(partition), clock.to_json()))
+            slice_index = clock.slice_at(offset)
+            self.counts.accepted += 1
+            updates.append((self.seen, partition, interaction.event_id, slice_index))
+            if not self._is_positive(interaction):
+                self.counts.not_positive += 1
+                continue
+            user = interaction.user_id
+            state = users.get(user) or _load_user(self.users, user)
+            users[user], candidate = next_window(
+                state,
+                user,
+                interaction.item_id,
+                interaction.ts_ms,
+                slice_index,
+                self.settings.config.protocol.context_len,
+            )
+            updates.append((self.users, partition, user, users[user].to_json()))
+            if candidate is not None:
+                pending.append(_Pending(candidate, interaction.event_id, partition, offset, now_ms()))
+        await self._flush(pending, deliveries, updates)
+
+    def _is_positive(self, interaction: Interaction) -> bool:
+        threshold = self.settings.config.preprocess.min_rating
+        return interaction.rating is None or threshold is None or interaction.rating >= threshold
+
+    def _clock(self, partition: int) -> PartitionClock:
+        stored = get(self.clocks, str(partition))
+        return PartitionClock.from_json(stored) if stored is not None else PartitionClock()
+
+    async def _mark(self, raw: bytes, clock: PartitionClock, partition: int, offset: int) -> None:
+        try:
+            mark = SliceMark.from_bytes(raw)
+        except SchemaError as error:
+            letter = DeadLetter.of(error, INTERACTIONS, partition, offset, None, raw, now_ms())
+            await (await self.send_dead_letter(letter.to_bytes()))
+            self.counts.dead_letters += 1
+            return
+        closed = clock.mark(offset)
+        if closed is None:
+            return  # re-read after a restart: forwarded the first time
+        if closed != mark.slice:
+            log.warning("partition %d: mark for slice %d arrived as its slice %d", partition, mark.slice, closed)
+        await self._forward_mark(SliceMark(closed, mark.end_ms, mark.origin, partition, now_ms()))
+        put(self.clocks, partition, str(partition), clock.to_json())
+        self.counts.marks += 1
+
+    async def _forward_mark(self, mark: SliceMark) -> None:
+        await (await self.send_window(mark.to_bytes(), SLICE_MARK_KIND))
+
+    async def _flush(
+        self, pending: list[_Pending], deliveries: list[Awaitable[Any]], updates: list[tuple[Any, int, str, Any]]
+    ) -> None:
+        """Deliver the batch's windows and dead letters, then save the state they came from."""
+        if pending:
+            deliveries += [await self.send_window(w.to_bytes(), None) for w in await self._routed(pending)]
+            self.counts.windows += len(pending)
+        await asyncio.gather(*deliveries)
+        for table, partition, key, value in updates:
+            put(table, partition, key, value)
+        pending.clear()
+        deliveries.clear()
+        updates.clear()
+
+    async def _routed(self, pending: list[_Pending]) -> list[RoutedWindow]:
+        """Embed and route the windows that can be: none of slice 0, and none before
+        the Set-up model exists (another partition may still be in slice 0, so waiting
+        for it here could wait for this very partition). The editor represents the
+        windows that arrive without an embedding when it closes their slice."""
+        routable = [i for i, p in enumerate(pending) if p.candidate.slice > 0 and self.serving.state is not None]
+        routed = [_routed_window(p, None, None, None, None, None) for p in pending]
+        if not routable:
+            return routed
+        reps = await self.serving.embed([pending[i].candidate.context for i in routable])
+        routes, regions, version = self.serving.route(reps)
+        for row, i in enumerate(routable):
+            embedding = tuple(float(v) for v in reps[row])
+            p1, p2 = float(routes.p1[row]), float(routes.p2[row])
+            routed[i] = _routed_window(pending[i], embedding, int(regions[row]), p1, p2, version)
+        return routed
+
+
+def _load_user(table: Any, user: str) -> UserState | None:
+    stored = get(table, user)
+    return UserState.from_json(stored) if stored is not None else None
+
+
+def _routed_window(
+    p: _Pending,
+    embedding: tuple[float, ...] | None,
+    region: int | None,
+    p1: float | None,
+    p2: float | None,
+    version: int | None,
+) -> RoutedWindow:
+    c = p.candidate
+    return RoutedWindow(
+        window_id=window_id(c.user_id, c.slice, c.position),
+        user_id=c.user_id,
+        slice=c.slice,
+        position=c.position,
+        context=c.context,
+        target=c.target,
+        ts_ms=c.ts_ms,
+        event_id=p.event_id,
+        embedding=embedding,
+        region_id=region,
+        p1=p1,
+        p2=p2,
+        bank_version=version,
+        partition=p.partition,
+        offset=p.offset,
+        ingested_at_ms=p.ingested_at_ms,
+    )

@@ -1,0 +1,48 @@
+"""What the ingress needs to embed and route: the frozen Set-up model and the latest bank.
+
+Loaded from the store's artifacts at start (a restarted worker resumes with
+them) and refreshed when the editor announces a new slice on ``adapters``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from raie.config import ExperimentConfig
+from raie.online.artifacts import Artifacts, SessionState
+from raie.regions.router import Router, represent
+from raie.regions.routing import Routes
+
+
+@dataclass
+class ServingState:
+    artifacts: Artifacts
+    backbone: str
+    config: ExperimentConfig
+    state: SessionState | None = None
+
+    def refresh(self) -> None:
+        """Load the state after the last closed slice, if it is newer than the one held."""
+        if self.state is not None and self.artifacts.closed_slices() <= self.state.closed_slices:
+            return
+        loaded = self.artifacts.load(self.backbone, self.config)
+        if loaded is not None:
+            self.state = loaded
+
+    async def embed(self, contexts: list[tuple[str, ...]]) -> np.ndarray:
+        """[B, H] frozen representations, computed off the event loop."""
+        assert self.state is not None
+        state = self.state
+        batch = torch.from_numpy(np.stack([state.vocabulary.encode(c) for c in contexts]))
+        return await asyncio.get_running_loop().run_in_executor(None, represent, state.setup_model, batch)
+
+    def route(self, representations: np.ndarray) -> tuple[Routes, np.ndarray, int]:
+        """Routes, the region id of each row, and the bank version they were computed with."""
+        assert self.state is not None
+        router = Router(self.state.setup_model, self.state.bank, self.config.regions)
+        routes = router.routes(representations)
+        return routes, self.state.bank.ids[routes.top], self.state.closed_slices

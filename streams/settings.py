@@ -1,0 +1,32 @@
+"""What a stream worker is told at start: where things are and which method config it runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from raie.config import ExperimentConfig
+from raie.online.slice_clock import Watermark
+
+APP_ID = "raie-stream"
+"""Faust app id: the consumer group and the prefix of the tables' changelog topics."""
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    bootstrap: str
+    store: Path
+    config: ExperimentConfig
+    backbone: str = "sasrec"
+    seed: int = 0
+    app_id: str = APP_ID
+    watermark: Watermark | None = None
+    """Close slices by event time; None closes them only at the replayer's slice marks."""
+    ingress_batch: int = 256
+    """Events per embedding batch: one forward pass amortises its overhead over many windows."""
+    ingress_linger_s: float = 0.05
+    """How long a partial batch waits for more events: bounds the latency a batch adds."""
+    sink_batch: int = 20_000
+    """Interactions per Parquet chunk: few files, each flushed within ``sink_flush_s``."""
+    sink_flush_s: float = 2.0
+    """Longest wait before accepted interactions are durable and visible in the store."""

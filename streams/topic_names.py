@@ -1,0 +1,75 @@
+"""Names and shapes of every Kafka topic the stream uses: the one place they are spelled.
+
+Contract of ``interactions``: key = user_id (UTF-8), value = Interaction v1 JSON,
+so one user's events stay ordered on one partition. Slice marks travel inside
+the same topic, one per partition, sent to each partition explicitly, with key
+None and the header ``(KIND_HEADER, SLICE_MARK_KIND)``: a consumer of a
+partition then sees a slice's mark after every event of that slice on that
+partition, which a separate topic could not promise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The header is part of the SliceMark wire contract, so schemas/ spells it;
+# re-exported here so that streaming code finds every topic-level name in one place.
+from schemas.slice_mark import KIND_HEADER as KIND_HEADER
+from schemas.slice_mark import KIND_SLICE_MARK
+
+INTERACTIONS = "interactions"
+DEAD_LETTERS = "interactions.dlq"
+ITEMS = "items"
+ROUTED_WINDOWS = "routed-windows"
+REGION_EDITS = "region-edits"
+TRAIN_JOBS = "train-jobs"
+ADAPTERS = "adapters"
+
+SLICE_MARK_KIND = KIND_SLICE_MARK
+"""``KIND_HEADER`` value of a SliceMark; messages without the header are interactions."""
+
+DAY_MS = 24 * 60 * 60 * 1000
+WEEK_MS = 7 * DAY_MS
+"""Long enough to replay, debug and re-consume a run; short enough for a laptop's disk."""
+MONTH_MS = 30 * DAY_MS
+"""For low-volume topics whose history is what a person inspects after the fact."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """How ``streams.admin.ensure_topics`` creates a topic."""
+
+    name: str
+    partitions: int
+    compacted: bool = False
+    """Keep the latest value per key forever instead of deleting by age."""
+    retention_ms: int | None = None
+    """Delete segments older than this; None leaves the broker's default."""
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    # Several partitions so that stream workers can share the load by user;
+    # a week covers a replay plus the runs that consume it.
+    TopicSpec(INTERACTIONS, partitions=3, retention_ms=WEEK_MS),
+    # The catalogue is state, not history: compaction keeps each item's latest
+    # record for as long as the topic lives, so a late consumer still sees all items.
+    TopicSpec(ITEMS, partitions=1, compacted=True),
+    # Rejected events wait here for a person to look at them; a month gives time to.
+    TopicSpec(DEAD_LETTERS, partitions=1, retention_ms=MONTH_MS),
+    # Derived from interactions and rebuilt by re-consuming them, so it needs no
+    # longer history than its source.
+    TopicSpec(ROUTED_WINDOWS, partitions=1, retention_ms=WEEK_MS),
+    # Small audit trails of what the stream decided and trained; one partition
+    # keeps their global order, a month keeps them around for the report.
+    TopicSpec(REGION_EDITS, partitions=1, retention_ms=MONTH_MS),
+    TopicSpec(TRAIN_JOBS, partitions=1, retention_ms=MONTH_MS),
+    TopicSpec(ADAPTERS, partitions=1, retention_ms=MONTH_MS),
+)
+
+
+def topic_spec(name: str) -> TopicSpec:
+    """The spec of a known topic, KeyError for any other name."""
+    for spec in TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
