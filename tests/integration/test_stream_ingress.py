@@ -34,23 +34,23 @@ MALFORMED: list[bytes] = [
 ]
 
 
-def event(i: int) -> bytes:
-    body = {"event_id": f"e{i}", "user_id": f"u{i % 4}", "item_id": f"i{i}", "rating": 5, "ts": 1_700_000_000_000 + i}
-    return json.dumps(body | {"source": "test"}).encode()
+def event(i: int, source: str) -> bytes:
+    body = {"event_id": f"{source}-{i}", "user_id": f"u{i % 4}", "item_id": f"i{i}", "rating": 5}
+    return json.dumps(body | {"ts": 1_700_000_000_000 + i, "source": source}).encode()
 
 
 def test_dead_letters_and_duplicates(kafka_bootstrap: str, tmp_path: Path) -> None:
     ensure_topics(kafka_bootstrap)
     store = tmp_path / "store"
-    app_id = f"test-{uuid.uuid4().hex[:8]}"
+    app_id = f"test-{uuid.uuid4().hex[:8]}"  # also the source: other tests share the topic
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     start_offsets = _end_offsets(kafka_bootstrap, DEAD_LETTERS)
     for i in range(VALID):
-        producer.send(INTERACTIONS, key=f"u{i % 4}".encode(), value=event(i))
+        producer.send(INTERACTIONS, key=f"u{i % 4}".encode(), value=event(i, app_id))
     for raw in MALFORMED:
         producer.send(INTERACTIONS, key=b"bad", value=raw)
     for i in range(10):  # re-sent: must be stored once
-        producer.send(INTERACTIONS, key=f"u{i % 4}".encode(), value=event(i))
+        producer.send(INTERACTIONS, key=f"u{i % 4}".encode(), value=event(i, app_id))
     producer.flush()
     command = ["worker", "--bootstrap", kafka_bootstrap, "--store", str(store), "--app-id", app_id]
     worker = subprocess.Popen(
@@ -60,7 +60,7 @@ def test_dead_letters_and_duplicates(kafka_bootstrap: str, tmp_path: Path) -> No
         env=os.environ | {"PYTHONUNBUFFERED": "1"},
     )
     try:
-        stored = _wait_for_rows(store, VALID)
+        stored = _wait_for_rows(store, app_id, VALID)
         letters = _read_dead_letters(kafka_bootstrap, start_offsets, len(MALFORMED))
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -83,16 +83,22 @@ def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def _wait_for_rows(store: Path, expected: int) -> int:
+def _wait_for_rows(store: Path, source: str, expected: int) -> int:
     deadline, count = time.monotonic() + VISIBLE_WITHIN_S, -1
     while time.monotonic() < deadline:
         if (store / "store.json").is_file():
             with Store.open(store, read_only=True) as s:
-                count = int(s.query("SELECT count(*) AS n FROM interactions").column("n")[0].as_py())
+                count = int(
+                    s.query("SELECT count(*) AS n FROM interactions WHERE source = ?", [source]).column("n")[0].as_py()
+                )
             if count >= expected:
                 time.sleep(3)  # a repeat would show up in the next flush
                 with Store.open(store, read_only=True) as s:
-                    return int(s.query("SELECT count(*) AS n FROM interactions").column("n")[0].as_py())
+                    return int(
+                        s.query("SELECT count(*) AS n FROM interactions WHERE source = ?", [source])
+                        .column("n")[0]
+                        .as_py()
+                    )
         time.sleep(1)
     return count
 
@@ -110,5 +116,6 @@ def _read_dead_letters(bootstrap: str, start: dict[int, int], expected: int) -> 
     while len(letters) < expected and time.monotonic() < deadline:
         for records in consumer.poll(timeout_ms=1000).values():
             letters += [DeadLetter.from_bytes(r.value) for r in records]
+        letters = [letter for letter in letters if letter.original() in MALFORMED]  # the topic is shared
     consumer.close()
     return letters
