@@ -23,7 +23,7 @@ from raie.online.artifacts import Artifacts
 from raie.online.session import SliceOutcome, SliceSession
 from raie.online.trainer import InProcessTrainer
 from raie.store import Store
-from schemas import Item
+from schemas import Item, SliceMark
 from streams.editor import RegionEditorAgent
 from streams.ingress import Ingress
 from streams.serving import ServingState
@@ -79,8 +79,8 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
     )
     closed: list[SliceOutcome] = []
 
-    async def send_window(value: bytes, kind: bytes | None) -> Any:
-        headers = {"raie-kind": kind} if kind is not None else None
+    async def send_window(value: bytes, mark: bool) -> Any:
+        headers = dict(SliceMark.HEADERS) if mark else None
         return await topics[ROUTED_WINDOWS].send(value=value, headers=headers)
 
     async def send_dead_letter(value: bytes) -> Any:
@@ -91,7 +91,7 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
 
     def on_closed(outcome: SliceOutcome) -> None:
         closed.append(outcome)
-        serving.refresh()
+        serving.state = session.state  # this process's ingress: the editor's state, not a reload
 
     ingress = Ingress(settings, serving, users, seen, clocks, send_window, send_dead_letter)
     sink = InteractionSink(settings, store, store_lock, sink_clocks)
@@ -124,7 +124,7 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
     @app.agent(topics[ADAPTERS], name="published")
     async def published_agent(stream: Any) -> None:
         async for _ in stream:
-            serving.refresh()
+            await asyncio.to_thread(serving.refresh)  # another worker's slice: loads files, off the loop
 
     return StreamApp(app, ingress, sink, editor, store, closed)
 

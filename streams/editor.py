@@ -25,8 +25,7 @@ from raie.recording import Row
 from raie.store import Store, table_spec
 from schemas import AdapterPublished, RegionEdit, RoutedWindow, SliceMark, TrainJob
 from schemas.region_edit import EditOp
-from streams.ingress import header, now_ms
-from streams.topic_names import KIND_HEADER, SLICE_MARK_KIND
+from streams.events import is_mark, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class RegionEditorAgent:
     held: dict[int, list[Any]] = field(default_factory=lambda: defaultdict(list))
 
     async def on_event(self, event: Any, stream: Any) -> None:
-        if header(event, KIND_HEADER) == SLICE_MARK_KIND:
+        if is_mark(event):
             mark = SliceMark.from_bytes(event.value)
             self.held[mark.slice].append(event)
             for ready in self.session.mark(mark.slice, mark.partition if mark.partition is not None else 0):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,25 +20,13 @@ from raie.online.slice_clock import PartitionClock
 from raie.online.user_state import UserState, next_window
 from schemas import DeadLetter, Interaction, RoutedWindow, SchemaError, SliceMark
 from schemas.routed_window import window_id
+from streams.events import is_mark, now_ms
 from streams.serving import ServingState
 from streams.settings import WorkerSettings
 from streams.tables import get, put
-from streams.topic_names import INTERACTIONS, KIND_HEADER, SLICE_MARK_KIND
+from streams.topic_names import INTERACTIONS
 
 log = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def header(event: Any, name: str) -> bytes | None:
-    headers = event.headers or {}
-    items = headers.items() if isinstance(headers, dict) else headers
-    for key, value in items:
-        if key == name:
-            return bytes(value)
-    return None
 
 
 @dataclass
@@ -70,7 +57,7 @@ class Ingress:
     users: Any  # Faust table: user_id -> UserState JSON
     seen: Any  # Faust table: event_id -> slice
     clocks: Any  # Faust table: str(partition) -> mark offsets
-    send_window: Any  # async (bytes, headers) -> delivery future
+    send_window: Any  # async (bytes, is_mark) -> delivery future
     send_dead_letter: Any  # async (bytes) -> delivery future
     counts: IngressCounts = field(default_factory=IngressCounts)
 
@@ -86,7 +73,7 @@ class Ingress:
             message = event.message
             partition, offset, raw = message.partition, message.offset, event.value
             clock = clocks.get(partition) or clocks.setdefault(partition, self._clock(partition))
-            if header(event, KIND_HEADER) == SLICE_MARK_KIND:
+            if is_mark(event):
                 await self._flush(pending, deliveries, updates)
                 await self._mark(raw, clock, partition, offset)
                 continue
@@ -156,14 +143,14 @@ class Ingress:
         self.counts.marks += 1
 
     async def _forward_mark(self, mark: SliceMark) -> None:
-        await (await self.send_window(mark.to_bytes(), SLICE_MARK_KIND))
+        await (await self.send_window(mark.to_bytes(), True))
 
     async def _flush(
         self, pending: list[_Pending], deliveries: list[Awaitable[Any]], updates: list[tuple[Any, int, str, Any]]
     ) -> None:
         """Deliver the batch's windows and dead letters, then save the state they came from."""
         if pending:
-            deliveries += [await self.send_window(w.to_bytes(), None) for w in await self._routed(pending)]
+            deliveries += [await self.send_window(w.to_bytes(), False) for w in await self._routed(pending)]
             self.counts.windows += len(pending)
         await asyncio.gather(*deliveries)
         for table, partition, key, value in updates:

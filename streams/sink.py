@@ -20,10 +20,9 @@ import pyarrow as pa
 from raie.online.slice_clock import PartitionClock
 from raie.store import Store, table_spec
 from schemas import Interaction, SchemaError
-from streams.ingress import header
+from streams.events import is_mark
 from streams.settings import WorkerSettings
 from streams.tables import get, put
-from streams.topic_names import KIND_HEADER, SLICE_MARK_KIND
 
 TABLE = "interactions"
 
@@ -45,7 +44,7 @@ class InteractionSink:
                 stored = get(self.clocks, str(partition))
                 clocks[partition] = PartitionClock.from_json(stored) if stored is not None else PartitionClock()
             clock = clocks[partition]
-            if header(event, KIND_HEADER) == SLICE_MARK_KIND:
+            if is_mark(event):
                 clock.mark(offset)
                 continue
             try:

@@ -73,8 +73,9 @@ class Artifacts:
         path = self.root / STATE_FILE
         return int(json.loads(path.read_text())["closed_slices"]) if path.is_file() else 0
 
-    def save_slice(self, slice_index: int, state: SessionState, catalog: Catalog) -> None:
-        if slice_index == 0:
+    def save_slice(self, slice_index: int, state: SessionState, catalog: Catalog | None = None) -> None:
+        """Write slice ``slice_index``'s files, then commit; ``catalog`` (the items at Set-up) with slice 0."""
+        if catalog is not None:
             setup = self.setup_dir()
             setup.mkdir(parents=True, exist_ok=True)
             _write_json_atomically(

@@ -17,6 +17,7 @@ count once, and windows of slices already closed are ignored.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from raie.backbones.base import SequentialRecommender
 from raie.config import ExperimentConfig
 from raie.data.catalog import Catalog
 from raie.online.artifacts import Artifacts, SessionState
@@ -132,15 +134,38 @@ class SliceSession:
         train = role_windows(roles["train"], vocabulary, length).windows
         valid = role_windows(roles["valid"], vocabulary, length).windows
         model = await self.trainer.train_setup(SetupJob(self.backbone, self.config, catalog, train, valid, self.seed))
-        cfg = self.config.regions
-        bank = RegionBank.build(
-            represent_windows(model, train, self.device), cfg.regions, quantile=cfg.radius_quantile, seed=self.seed
-        )
+        bank = await asyncio.to_thread(self._build_bank, model, train)
         self.state = SessionState(1, vocabulary, model, bank, train, None, {})
-        self.artifacts.save_slice(0, self.state, catalog)
+        await asyncio.to_thread(self.artifacts.save_slice, 0, self.state, catalog)
         return {"regions": region_rows(bank, bank, 0)}
 
+    def _build_bank(self, model: SequentialRecommender, train: Windows) -> RegionBank:
+        cfg = self.config.regions
+        representations = represent_windows(model, train, self.device)
+        return RegionBank.build(representations, cfg.regions, quantile=cfg.radius_quantile, seed=self.seed)
+
     async def _update(self, slice_index: int, roles: dict[str, list[Candidate]]) -> dict[str, list[Row]]:
+        assert self.state is not None
+        state, length = self.state, self.config.protocol.context_len
+        job = await asyncio.to_thread(self._edit, slice_index, roles)
+        training = await self.trainer.train_slice(job)
+        self.state = replace(
+            state,
+            closed_slices=slice_index + 1,
+            bank=job.bank,
+            history=Windows.concat([state.history, job.new.windows], length),
+            model=training.model,
+            adapters=training.adapters,
+        )
+        await asyncio.to_thread(self.artifacts.save_slice, slice_index, self.state)
+        return {
+            "regions": region_rows(state.bank, job.bank, slice_index),
+            "edits": edit_rows(job.edits),
+            "train_jobs": [j.row(slice_index) for j in training.jobs],
+        }
+
+    def _edit(self, slice_index: int, roles: dict[str, list[Candidate]]) -> SliceJob:
+        """Edit a copy of the bank with the slice's training windows in time order; the training job that follows."""
         assert self.state is not None
         state, cfg, length = self.state, self.config.regions, self.config.protocol.context_len
         new = role_windows(in_time_order(roles["train"]), state.vocabulary, length)
@@ -153,7 +178,7 @@ class SliceSession:
         edits = editor.close_slice()
         old_rep = represent_windows(state.setup_model, state.history, self.device)
         valid_rep = self._representations(valid.representations, valid.windows, router)
-        job = SliceJob(
+        return SliceJob(
             slice=slice_index,
             config=self.config,
             setup_model=state.setup_model,
@@ -165,22 +190,6 @@ class SliceSession:
             valid=OwnedWindows(valid.windows, router.nearest(valid_rep)),
             seed=self.seed,
         )
-        training = await self.trainer.train_slice(job)
-        history = Windows.concat([state.history, new.windows], length)
-        self.state = replace(
-            state,
-            closed_slices=slice_index + 1,
-            bank=bank,
-            history=history,
-            model=training.model,
-            adapters=training.adapters,
-        )
-        self.artifacts.save_slice(slice_index, self.state, Catalog.anonymous(0))
-        return {
-            "regions": region_rows(state.bank, bank, slice_index),
-            "edits": edit_rows(edits),
-            "train_jobs": [j.row(slice_index) for j in training.jobs],
-        }
 
     def _representations(self, carried: np.ndarray | None, windows: Windows, router: Router) -> np.ndarray:
         """The representations the ingress computed, or computed here when a window arrived without one."""
