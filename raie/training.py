@@ -88,7 +88,9 @@ def fit(
         model.train()
         total, batches = 0.0, 0
         starts = range(0, len(order), config.batch_size)
-        for start in tqdm(starts, desc=f"{desc} epoch {epoch}/{config.epochs}", leave=False, unit="batch"):
+        # disable=None: a bar on a terminal, none in logs (CI, the stream worker's log file).
+        progress = tqdm(starts, desc=f"{desc} epoch {epoch}/{config.epochs}", leave=False, unit="batch", disable=None)
+        for start in progress:
             index = order[start : start + config.batch_size]
             context = torch.from_numpy(windows.context[index]).to(device)
             target = torch.from_numpy(windows.target[index]).to(device)

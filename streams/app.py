@@ -25,6 +25,7 @@ from raie.online.trainer import InProcessTrainer
 from raie.store import Store
 from schemas import Item, SliceMark
 from streams.editor import RegionEditorAgent
+from streams.flow_control import LosslessApp
 from streams.ingress import Ingress
 from streams.serving import ServingState
 from streams.settings import WorkerSettings
@@ -50,7 +51,7 @@ class StreamApp:
 
 
 def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
-    app = faust.App(
+    app = LosslessApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
         store="memory://",  # tables live in memory and are rebuilt from their changelog topics

@@ -4,7 +4,10 @@ For every batch, effects become durable in this order: dead letters and
 routed windows are delivered first, then the tables (user windows, seen event
 ids, slice clocks) are updated, and only then does Faust ack the batch. A
 crash anywhere re-reads events whose windows may already be out; the editor
-keeps windows by key, so a repeat changes nothing.
+keeps windows by key, so a repeat changes nothing. Some of the table updates
+may be saved too: ``seen`` keeps where each event id was first read, so the
+same event at the same position is a re-read, not a duplicate, and a user's
+state knows the last position it took in, so no event is applied twice.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class Ingress:
     settings: WorkerSettings
     serving: ServingState
     users: Any  # Faust table: user_id -> UserState JSON
-    seen: Any  # Faust table: event_id -> slice
+    seen: Any  # Faust table: event_id -> [partition, offset] where it was first read
     clocks: Any  # Faust table: str(partition) -> mark offsets
     send_window: Any  # async (bytes, is_mark) -> delivery future
     send_dead_letter: Any  # async (bytes) -> delivery future
@@ -68,7 +71,7 @@ class Ingress:
         updates: list[tuple[Any, int, str, Any]] = []
         users: dict[str, UserState] = {}
         clocks: dict[int, PartitionClock] = {}
-        seen_now: set[str] = set()
+        seen_now: dict[str, tuple[int, int]] = {}
         for event in events:
             message = event.message
             partition, offset, raw = message.partition, message.offset, event.value
@@ -86,10 +89,11 @@ class Ingress:
                 deliveries.append(await self.send_dead_letter(letter.to_bytes()))
                 self.counts.dead_letters += 1
                 continue
-            if interaction.event_id in seen_now or get(self.seen, interaction.event_id) is not None:
-                self.counts.duplicates += 1
+            first_seen = seen_now.get(interaction.event_id) or get(self.seen, interaction.event_id)
+            if first_seen is not None and tuple(first_seen) != (partition, offset):
+                self.counts.duplicates += 1  # re-sent; the same position is a re-read after a restart
                 continue
-            seen_now.add(interaction.event_id)
+            seen_now[interaction.event_id] = (partition, offset)
             if self.settings.watermark is not None:
                 for closed in clock.watermark_marks(offset, interaction.ts_ms, self.settings.watermark):
                     await self._flush(pending, deliveries, updates)
@@ -98,13 +102,15 @@ class Ingress:
                 updates.append((self.clocks, partition, str(partition), clock.to_json()))
             slice_index = clock.slice_at(offset)
             self.counts.accepted += 1
-            updates.append((self.seen, partition, interaction.event_id, slice_index))
+            updates.append((self.seen, partition, interaction.event_id, [partition, offset]))
             if not self._is_positive(interaction):
                 self.counts.not_positive += 1
                 continue
             user = interaction.user_id
             state = users.get(user) or _load_user(self.users, user)
-            users[user], candidate = next_window(
+            if state is not None and state.contains(partition, offset):
+                continue  # its window went out before the state was saved
+            updated, candidate = next_window(
                 state,
                 user,
                 interaction.item_id,
@@ -112,6 +118,7 @@ class Ingress:
                 slice_index,
                 self.settings.config.protocol.context_len,
             )
+            users[user] = updated.applied_at(partition, offset)
             updates.append((self.users, partition, user, users[user].to_json()))
             if candidate is not None:
                 pending.append(_Pending(candidate, interaction.event_id, partition, offset, now_ms()))

@@ -13,6 +13,8 @@ j AS (
          round(sum(seconds), 1) AS train_seconds
   FROM train_jobs GROUP BY slice
 )
-SELECT i.slice, interactions, regions, updates, expands, adds, train_jobs, mean_valid_recall10, train_seconds
+SELECT i.slice, interactions, regions,
+       coalesce(updates, 0) AS updates, coalesce(expands, 0) AS expands, coalesce(adds, 0) AS adds,
+       coalesce(train_jobs, 0) AS train_jobs, mean_valid_recall10, train_seconds
 FROM i LEFT JOIN r USING (slice) LEFT JOIN e USING (slice) LEFT JOIN j USING (slice)
 ORDER BY i.slice

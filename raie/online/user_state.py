@@ -10,7 +10,7 @@ depends on where the user's slice ends, so it is decided at slice close
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from raie.online.candidates import Candidate
 
@@ -22,6 +22,9 @@ class UserState:
     slice: int
     length: int
     recent: tuple[str, ...]
+    applied: tuple[int, int] | None = None
+    """(partition, offset) of the last event in this state: after a crash the
+    stream re-reads events that a saved state may already contain."""
 
     @classmethod
     def empty(cls, slice_index: int) -> UserState:
@@ -29,23 +32,37 @@ class UserState:
 
     def in_slice(self, slice_index: int) -> UserState:
         """The state to extend with an event of ``slice_index``: a new slice starts empty."""
-        return self if self.slice == slice_index else UserState.empty(slice_index)
+        return self if self.slice == slice_index else UserState(slice_index, 0, (), self.applied)
+
+    def contains(self, partition: int, offset: int) -> bool:
+        """Whether the event at ``offset`` of ``partition`` is already in this state."""
+        return self.applied is not None and self.applied[0] == partition and offset <= self.applied[1]
+
+    def applied_at(self, partition: int, offset: int) -> UserState:
+        return replace(self, applied=(partition, offset))
 
     def advance(self, item_id: str, context_len: int) -> tuple[UserState, int, tuple[str, ...] | None]:
         """Append one positive: the new state, its position, and its context (None when shorter than L)."""
         position = self.length
         context = self.recent if position >= context_len else None
         recent = (*self.recent, item_id)[-context_len:]
-        return UserState(self.slice, position + 1, recent), position, context
+        return UserState(self.slice, position + 1, recent, self.applied), position, context
 
     def to_json(self) -> dict[str, object]:
-        return {"slice": self.slice, "length": self.length, "recent": list(self.recent)}
+        applied = None if self.applied is None else list(self.applied)
+        return {"slice": self.slice, "length": self.length, "recent": list(self.recent), "applied": applied}
 
     @classmethod
     def from_json(cls, value: dict[str, object]) -> UserState:
-        recent = value["recent"]
+        recent, applied = value["recent"], value.get("applied")
         assert isinstance(recent, list)  # written by to_json
-        return cls(int(str(value["slice"])), int(str(value["length"])), tuple(str(item) for item in recent))
+        assert applied is None or isinstance(applied, list)
+        return cls(
+            int(str(value["slice"])),
+            int(str(value["length"])),
+            tuple(str(item) for item in recent),
+            None if applied is None else (int(applied[0]), int(applied[1])),
+        )
 
 
 def next_window(

@@ -8,7 +8,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from tests.integration.broker import TEST_PORT, UP_ARGS, kafka_sh
+from streams.local_broker import kafka_sh
+from tests.integration.broker import SHARED
 
 pytestmark = pytest.mark.integration
 
@@ -64,8 +65,8 @@ def test_keyed_messages_round_trip_through_a_two_partition_topic(kafka_bootstrap
 
 
 def test_a_second_up_reports_the_running_broker(kafka_bootstrap: str) -> None:
-    again = kafka_sh(*UP_ARGS)
+    again = kafka_sh(*SHARED.up_args)
     assert again.returncode == 0, again.stderr
     assert "already running" in again.stdout
-    assert f"127.0.0.1:{TEST_PORT}" in again.stdout
-    assert kafka_bootstrap.endswith(f":{TEST_PORT}")
+    assert SHARED.bootstrap in again.stdout
+    assert kafka_bootstrap == SHARED.bootstrap
