@@ -16,7 +16,7 @@ KAFKA_CONTROLLER_PORT ?= 9093
 KAFKA_DATA ?= var/kafka/data
 KAFKA := bash infra/kafka/kafka.sh
 
-.PHONY: demo install experiment test lint typecheck unit e2e bench clean kafka-jars kafka-up kafka-down
+.PHONY: demo install experiment test lint typecheck unit integration e2e bench clean kafka-jars kafka-up kafka-down
 
 install: $(STAMP)
 
@@ -50,6 +50,9 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
 
+integration: $(STAMP)
+	$(BIN)/python -m pytest -m integration
+
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e
 
@@ -57,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/experiment_wall_time.py
 	$(BIN)/python bench/eval_throughput.py
 	$(BIN)/python bench/yelp_load.py
+	$(BIN)/python bench/stream_throughput.py
 	$(BIN)/raie data stats --dataset movielens --data-dir $(DATA)
 
 # Fetches the Kafka jars from Maven Central once; kafka-up does it too when needed.

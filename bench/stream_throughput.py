@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,7 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=4, help="times the post-Set-up timeline is published")
     parser.add_argument("--latency-events", type=int, default=3000)
     parser.add_argument("--latency-rate", type=float, default=500.0, help="events/s during the latency run")
+    parser.add_argument("--worker-options", default="", help="more `raie worker` options, e.g. '--batch 1024'")
     args = parser.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -73,7 +75,7 @@ def main() -> int:
 
     with BROKER.running_empty() as bootstrap:
         ensure_topics(bootstrap)
-        options = ("--dataset", "movielens", "--config", str(config_path))
+        options = ("--dataset", "movielens", "--config", str(config_path), *args.worker_options.split())
         worker = WorkerProcess(bootstrap, WORK / "store", WORK, options)
         _send_setup_slice(bootstrap, timeline.items, setup_events, first_cut_ms)
         worker.start()
@@ -96,13 +98,19 @@ def main() -> int:
         pipeline_rate = len(measured) / ((last_out - first_in) / 1000)
         embedded = sum(w.embedding is not None for w, _ in pipeline) / len(pipeline)
 
-        probe = [dataclasses.replace(e, event_id=f"{e.event_id}#probe") for e in later[: args.latency_events]]
+        # Only users already past their first L events in slice 1: each probe event then completes a window.
+        grown = Counter(e.user_id for e in measured)
+        ready = [e for e in later if grown[e.user_id] >= config.protocol.context_len]
+        probe = [dataclasses.replace(e, event_id=f"{e.event_id}#probe") for e in ready[: args.latency_events]]
         windows_start = _end_offsets(bootstrap, ROUTED_WINDOWS)
         events_start = _end_offsets(bootstrap, INTERACTIONS)
         _paced_send(bootstrap, probe, args.latency_rate)
         routed = _collect_windows(bootstrap, windows_start, len(probe))
         sent_at = _record_timestamps(bootstrap, events_start, len(probe))
         latencies = np.array([ts - sent_at[(w.partition, w.offset)] for w, ts in routed], dtype=np.float64)
+        # Where the time goes: waiting to be read (fetch, queues, batching) vs embedding, routing, delivery.
+        to_ingress = np.array([w.ingested_at_ms - sent_at[(w.partition, w.offset)] for w, _ in routed], dtype=float)
+        to_routed = np.array([ts - w.ingested_at_ms for w, ts in routed], dtype=np.float64)
 
         worker_rss = _rss_mb(worker.pid)
         broker_pid = BROKER.pid()
@@ -118,6 +126,9 @@ def main() -> int:
     print(f"{'  windows embedded and routed in the stream':<46} {embedded:>23.1%}")
     p50, p99 = np.percentile(latencies, [50, 99])
     print(f"{f'latency event->routed window @{args.latency_rate:g}/s':<46} {f'p50 {p50:.0f} / p99 {p99:.0f} ms':>24}")
+    for label, part in (("  of which: event -> read by the ingress", to_ingress), ("  read -> routed", to_routed)):
+        q50, q99 = np.percentile(part, [50, 99])
+        print(f"{label:<46} {f'p50 {q50:.0f} / p99 {q99:.0f} ms':>24}")
     print(f"{'RSS broker (now / peak)':<46} {f'{broker_rss[0]:.0f} / {broker_rss[1]:.0f} MB':>24}")
     print(f"{'RSS worker (now / peak)':<46} {f'{worker_rss[0]:.0f} / {worker_rss[1]:.0f} MB':>24}")
     return 0
@@ -176,10 +187,7 @@ async def _bare_consume(bootstrap: str, start: dict[TopicPartition, int], expect
 
 def _expected_windows(events: list[Interaction], context_len: int) -> int:
     """All inside slice 1, so each user's sequence only grows: every event after the first L is a target."""
-    per_user: dict[str, int] = {}
-    for e in events:
-        per_user[e.user_id] = per_user.get(e.user_id, 0) + 1
-    return sum(max(0, n - context_len) for n in per_user.values())
+    return sum(max(0, n - context_len) for n in Counter(e.user_id for e in events).values())
 
 
 def _collect_windows(bootstrap: str, start: dict[TopicPartition, int], expected: int) -> list[tuple[RoutedWindow, int]]:

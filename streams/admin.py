@@ -88,4 +88,6 @@ def _creation_request(spec: TopicSpec, partitions: int) -> dict[str, Any]:
     configs = {"cleanup.policy": "compact" if spec.compacted else "delete"}
     if spec.retention_ms is not None:
         configs["retention.ms"] = str(spec.retention_ms)
+    if spec.max_message_bytes is not None:
+        configs["max.message.bytes"] = str(spec.max_message_bytes)
     return {"num_partitions": partitions, "replication_factor": REPLICATION_FACTOR, "configs": configs}

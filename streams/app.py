@@ -30,7 +30,15 @@ from streams.ingress import Ingress
 from streams.serving import ServingState
 from streams.settings import WorkerSettings
 from streams.sink import InteractionSink
-from streams.topic_names import ADAPTERS, DEAD_LETTERS, INTERACTIONS, ITEMS, ROUTED_WINDOWS, TOPICS
+from streams.topic_names import (
+    ADAPTERS,
+    DEAD_LETTER_MAX_BYTES,
+    DEAD_LETTERS,
+    INTERACTIONS,
+    ITEMS,
+    ROUTED_WINDOWS,
+    TOPICS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +70,7 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
         stream_wait_empty=False,  # the editor holds un-acked windows by design; do not wait for them
         web_enabled=False,
         producer_acks=-1,
+        producer_max_request_size=DEAD_LETTER_MAX_BYTES,  # the default 1 MB would refuse the largest dead letters
     )
     topics = {spec.name: app.topic(spec.name, key_serializer="raw", value_serializer="raw") for spec in TOPICS}
     users = app.Table("ingress-users", default=None, partitions=partitions)

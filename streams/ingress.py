@@ -43,6 +43,11 @@ class _Pending:
     ingested_at_ms: int
 
 
+_Updates = dict[tuple[int, str], tuple[Any, int, Any]]
+"""(id(table), key) -> (table, changelog partition, value): the last value per key,
+so a user with many events in a batch costs one changelog record, not one each."""
+
+
 @dataclass
 class IngressCounts:
     accepted: int = 0
@@ -68,7 +73,7 @@ class Ingress:
         """One batch, in order; a slice mark flushes what came before it."""
         pending: list[_Pending] = []
         deliveries: list[Awaitable[Any]] = []
-        updates: list[tuple[Any, int, str, Any]] = []
+        updates: _Updates = {}
         users: dict[str, UserState] = {}
         clocks: dict[int, PartitionClock] = {}
         seen_now: dict[str, tuple[int, int]] = {}
@@ -99,10 +104,10 @@ class Ingress:
                     await self._flush(pending, deliveries, updates)
                     end = self.settings.watermark.end_of(closed)
                     await self._forward_mark(SliceMark(closed, end, "watermark", partition, now_ms()))
-                updates.append((self.clocks, partition, str(partition), clock.to_json()))
+                updates[(id(self.clocks), str(partition))] = (self.clocks, partition, clock.to_json())
             slice_index = clock.slice_at(offset)
             self.counts.accepted += 1
-            updates.append((self.seen, partition, interaction.event_id, [partition, offset]))
+            updates[(id(self.seen), interaction.event_id)] = (self.seen, partition, [partition, offset])
             if not self._is_positive(interaction):
                 self.counts.not_positive += 1
                 continue
@@ -119,7 +124,7 @@ class Ingress:
                 self.settings.config.protocol.context_len,
             )
             users[user] = updated.applied_at(partition, offset)
-            updates.append((self.users, partition, user, users[user].to_json()))
+            updates[(id(self.users), user)] = (self.users, partition, users[user].to_json())
             if candidate is not None:
                 pending.append(_Pending(candidate, interaction.event_id, partition, offset, now_ms()))
         await self._flush(pending, deliveries, updates)
@@ -146,22 +151,20 @@ class Ingress:
         if closed != mark.slice:
             log.warning("partition %d: mark for slice %d arrived as its slice %d", partition, mark.slice, closed)
         await self._forward_mark(SliceMark(closed, mark.end_ms, mark.origin, partition, now_ms()))
-        put(self.clocks, partition, str(partition), clock.to_json())
+        await (await put(self.clocks, partition, str(partition), clock.to_json()))
         self.counts.marks += 1
 
     async def _forward_mark(self, mark: SliceMark) -> None:
         await (await self.send_window(mark.to_bytes(), True))
 
-    async def _flush(
-        self, pending: list[_Pending], deliveries: list[Awaitable[Any]], updates: list[tuple[Any, int, str, Any]]
-    ) -> None:
+    async def _flush(self, pending: list[_Pending], deliveries: list[Awaitable[Any]], updates: _Updates) -> None:
         """Deliver the batch's windows and dead letters, then save the state they came from."""
         if pending:
             deliveries += [await self.send_window(w.to_bytes(), False) for w in await self._routed(pending)]
             self.counts.windows += len(pending)
         await asyncio.gather(*deliveries)
-        for table, partition, key, value in updates:
-            put(table, partition, key, value)
+        saved = [await put(table, partition, key, value) for (_, key), (table, partition, value) in updates.items()]
+        await asyncio.gather(*saved)
         pending.clear()
         deliveries.clear()
         updates.clear()

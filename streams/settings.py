@@ -22,9 +22,9 @@ class WorkerSettings:
     app_id: str = APP_ID
     watermark: Watermark | None = None
     """Close slices by event time; None closes them only at the replayer's slice marks."""
-    ingress_batch: int = 256
+    ingress_batch: int = 1024
     """Events per embedding batch: one forward pass amortises its overhead over many windows."""
-    ingress_linger_s: float = 0.05
+    ingress_linger_s: float = 0.1
     """How long a partial batch waits for more events: bounds the latency a batch adds."""
     sink_batch: int = 20_000
     """Interactions per Parquet chunk: few files, each flushed within ``sink_flush_s``."""

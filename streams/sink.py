@@ -54,13 +54,15 @@ class InteractionSink:
             if self.settings.watermark is not None:
                 clock.watermark_marks(offset, interaction.ts_ms, self.settings.watermark)
             rows[partition].append(_row(interaction, clock.slice_at(offset), partition, offset))
-        table = [row | {"chunk": _chunk(p, part)} for p, part in rows.items() for row in part]
+        chunks = {p: _chunk(p, part) for p, part in rows.items()}
+        table = [row | {"chunk": chunks[p]} for p, part in rows.items() for row in part]
         if table:
             data = pa.Table.from_pylist(table, schema=table_spec(TABLE).schema)
             async with self.store_lock:
                 self.rows_written += await asyncio.to_thread(self.store.write, TABLE, data)
-        for partition, clock in clocks.items():
-            put(self.clocks, partition, str(partition), clock.to_json())
+        await asyncio.gather(
+            *[await put(self.clocks, partition, str(partition), clock.to_json()) for partition, clock in clocks.items()]
+        )
 
 
 def _chunk(partition: int, rows: list[dict[str, object]]) -> str:

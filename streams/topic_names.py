@@ -33,6 +33,9 @@ WEEK_MS = 7 * DAY_MS
 """Long enough to replay, debug and re-consume a run; short enough for a laptop's disk."""
 MONTH_MS = 30 * DAY_MS
 """For low-volume topics whose history is what a person inspects after the fact."""
+DEAD_LETTER_MAX_BYTES = 2 * 1024 * 1024
+"""A dead letter carries its original base64-encoded (4/3 the size) plus a few
+fields, so the largest record ``interactions`` takes (1 MiB) must fit as one."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class TopicSpec:
     """Keep the latest value per key forever instead of deleting by age."""
     retention_ms: int | None = None
     """Delete segments older than this; None leaves the broker's default."""
+    max_message_bytes: int | None = None
+    """Largest record the topic takes; None leaves the broker's default (1 MiB)."""
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -55,7 +60,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     # record for as long as the topic lives, so a late consumer still sees all items.
     TopicSpec(ITEMS, partitions=1, compacted=True),
     # Rejected events wait here for a person to look at them; a month gives time to.
-    TopicSpec(DEAD_LETTERS, partitions=1, retention_ms=MONTH_MS),
+    TopicSpec(DEAD_LETTERS, partitions=1, retention_ms=MONTH_MS, max_message_bytes=DEAD_LETTER_MAX_BYTES),
     # Derived from interactions and rebuilt by re-consuming them, so it needs no
     # longer history than its source.
     TopicSpec(ROUTED_WINDOWS, partitions=1, retention_ms=WEEK_MS),

@@ -30,9 +30,6 @@ def run_worker(settings: WorkerSettings, loglevel: str = "INFO") -> None:
     partitions = interaction_partitions(settings.bootstrap)
     stream = build_app(settings, partitions)
     log.info("stream worker: %d interaction partitions, store %s", partitions, settings.store)
-    # Every batch updates more table keys than Faust's 100-message changelog buffer
-    # holds, so "producer buffer full" is the normal rhythm here, not a problem.
-    logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     try:
         faust.Worker(stream.app, loglevel=loglevel, quiet=True).execute_from_commandline()
     finally:

@@ -9,6 +9,7 @@ from pathlib import Path
 from raie.cli.common import resolve_config
 from raie.data.dataset import dataset_names
 from streams.connect import DEFAULT_BOOTSTRAP
+from streams.settings import WorkerSettings
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -34,12 +35,23 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="close slices by event time every N days (default: only at the replayer's slice marks)",
     )
     worker.add_argument("--slice-origin-ms", type=int, default=0, help="event time where slice 0 starts")
+    worker.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help=f"events per ingress batch, one embedding pass each (default {WorkerSettings.ingress_batch})",
+    )
+    worker.add_argument(
+        "--linger-ms",
+        type=float,
+        default=None,
+        help=f"longest wait for a batch to fill (default {WorkerSettings.ingress_linger_s * 1000:g})",
+    )
     worker.set_defaults(handler=worker_command)
 
 
 def worker_command(args: argparse.Namespace) -> int:
     from raie.online.slice_clock import Watermark
-    from streams.settings import WorkerSettings
     from streams.worker import run_worker
 
     watermark = None
@@ -49,5 +61,9 @@ def worker_command(args: argparse.Namespace) -> int:
     settings = WorkerSettings(args.bootstrap, args.store, config, args.backbone, args.seed, watermark=watermark)
     if args.app_id is not None:
         settings = replace(settings, app_id=args.app_id)
+    if args.batch is not None:
+        settings = replace(settings, ingress_batch=args.batch)
+    if args.linger_ms is not None:
+        settings = replace(settings, ingress_linger_s=args.linger_ms / 1000)
     run_worker(settings)
     return 0

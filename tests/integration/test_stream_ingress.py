@@ -31,6 +31,8 @@ MALFORMED: list[bytes] = [
     json.dumps({"event_id": "x", "user_id": 7, "item_id": "i1", "ts": 1_700_000_000_000, "source": "t"}).encode(),
     json.dumps({"event_id": "y", "user_id": "u", "item_id": "i", "ts": "2024-05-01 12:00", "source": "t"}).encode(),
     b'{"event_id": "z", "pad": "' + b"x" * 70_000 + b'"}',
+    # Near the broker's 1 MiB record limit: as a dead letter (base64) it is larger than that.
+    b'{"event_id": "big", "pad": "' + b"y" * 900_000 + b'"}',
 ]
 
 
