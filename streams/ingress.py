@@ -94,8 +94,8 @@ class Ingress:
                 deliveries.append(await self.send_dead_letter(letter.to_bytes()))
                 self.counts.dead_letters += 1
                 continue
-            first_seen = seen_now.get(interaction.event_id) or get(self.seen, interaction.event_id)
-            if first_seen is not None and tuple(first_seen) != (partition, offset):
+            first_seen = seen_now.get(interaction.event_id) or _first_read(get(self.seen, interaction.event_id))
+            if first_seen is not None and first_seen != (partition, offset):
                 self.counts.duplicates += 1  # re-sent; the same position is a re-read after a restart
                 continue
             seen_now[interaction.event_id] = (partition, offset)
@@ -185,6 +185,14 @@ class Ingress:
             p1, p2 = float(routes.p1[row]), float(routes.p2[row])
             routed[i] = _routed_window(pending[i], embedding, int(regions[row]), p1, p2, version)
         return routed
+
+
+def _first_read(stored: Any) -> tuple[int, int] | None:
+    """Where a seen event id was first read; tables written before positions were
+    kept hold its slice number instead, which counts as read somewhere else."""
+    if stored is None:
+        return None
+    return (int(stored[0]), int(stored[1])) if isinstance(stored, list) else (-1, -1)
 
 
 def _load_user(table: Any, user: str) -> UserState | None:
