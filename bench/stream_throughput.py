@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import re
 import shutil
 import subprocess
@@ -33,12 +32,11 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import yaml
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from raie.cli.common import resolve_config
-from raie.config import ExperimentConfig, TrainConfig
+from raie.config import ExperimentConfig, TrainConfig, save_config
 from schemas import Interaction, Item, RoutedWindow, SliceMark
 from streams.admin import ensure_topics
 from streams.local_broker import REPO, LocalBroker
@@ -65,8 +63,7 @@ def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     config = _bench_config()
-    config_path = WORK / "config.yaml"
-    config_path.write_text(yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(config)))))
+    config_path = save_config(config, WORK / "config.yaml")
     timeline = replay_timeline("movielens", DATA, config, config.protocol.cutoffs)
     first_cut_ms = timeline.boundaries[0] * 1000
     events = list(timeline.events())

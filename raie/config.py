@@ -9,6 +9,7 @@ names the field and the fix when a value is wrong.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -313,6 +314,14 @@ def load_config(path: str | Path) -> ExperimentConfig:
         return from_dict(ExperimentConfig, values)
     except ConfigError as error:
         raise error.located(source=str(source)) from None
+
+
+def save_config(config: ExperimentConfig, path: str | Path) -> Path:
+    """Write ``config`` as a YAML preset that :func:`load_config` reads back equal."""
+    target = Path(path)
+    # The JSON round trip turns tuples into lists, which safe_dump can write.
+    target.write_text(yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(config)))))
+    return target
 
 
 def preset_path(dataset: str, backbone: str | None = None) -> Path:

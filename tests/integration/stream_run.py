@@ -7,26 +7,16 @@ runner) can be compared field by field.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from raie.config import ExperimentConfig
 from raie.online.artifacts import ARTIFACTS_DIR
 from raie.regions.bank import RegionBank
 from raie.store import Store
 from streams.worker_process import WorkerProcess, raie_command, unbuffered_env
-
-
-def write_config(config: ExperimentConfig, path: Path) -> Path:
-    """The config as the YAML preset ``--config`` reads (tuples become lists on the way)."""
-    path.write_text(yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(config)))))
-    return path
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from raie.config import ExperimentConfig
+from raie.config import ExperimentConfig, save_config
 from raie.experiment import train_setup_model
 from raie.protocol.blocks import ProtocolData
 from raie.recording import MemoryRecorder
 from raie.strategies import StrategyContext, build_strategy
 from tests.integration.broker import FRESH
-from tests.integration.stream_run import StreamResult, StreamRun, write_config
+from tests.integration.stream_run import StreamResult, StreamRun
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def _run(root: Path, data_dir: Path, config_path: Path, *, kill: bool, speed: fl
 
 @pytest.fixture(scope="module")
 def config_path(fast_config: ExperimentConfig, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_config(fast_config, tmp_path_factory.mktemp("config") / "fast.yaml")
+    return save_config(fast_config, tmp_path_factory.mktemp("config") / "fast.yaml")
 
 
 @pytest.fixture(scope="module")
