@@ -67,7 +67,10 @@ class RegionEditorAgent:
         async with self.store_lock:
             for name, rows in outcome.rows.items():
                 await asyncio.to_thread(self._replace_slice, name, key, slice_index, rows)
-        await self._announce(outcome)
+        await self._send_all(self._audit_messages(outcome))  # at least once: a re-close sends them again
+        # Commit only once the rows are stored: a crash before this re-closes the slice.
+        await self.session.commit(outcome)
+        await self._send_all([("adapters", self._published(outcome).to_bytes())])
         self.on_closed(outcome)
         for event in self.held.pop(slice_index, []):
             await stream.ack(event)
@@ -92,8 +95,9 @@ class RegionEditorAgent:
         fresh = pa.Table.from_pylist([key | r for r in rows], schema=spec.schema)
         self.store.write(name, pa.concat_tables([kept.select(spec.schema.names).cast(spec.schema), fresh]))
 
-    async def _announce(self, outcome: SliceOutcome) -> None:
-        """Edits, train jobs and the published state, on their audit topics."""
+    @staticmethod
+    def _audit_messages(outcome: SliceOutcome) -> list[tuple[str, bytes]]:
+        """The slice's edits and train jobs, for the audit topics."""
         version, sent = outcome.slice + 1, now_ms()
         messages: list[tuple[str, bytes]] = [
             (
@@ -121,15 +125,20 @@ class RegionEditorAgent:
                     ).to_bytes(),
                 )
             )
-        published = AdapterPublished(
+        return messages
+
+    def _published(self, outcome: SliceOutcome) -> AdapterPublished:
+        """The committed slice's state, for serving processes to load."""
+        return AdapterPublished(
             "setup" if outcome.slice == 0 else "slice",
             None,
             outcome.slice,
-            version,
+            outcome.slice + 1,
             f"{ARTIFACTS_DIR}/slice={outcome.slice}",
             directory_digest(self.session.artifacts.slice_dir(outcome.slice)),
             None,
-            sent,
+            now_ms(),
         )
-        messages.append(("adapters", published.to_bytes()))
+
+    async def _send_all(self, messages: list[tuple[str, bytes]]) -> None:
         await asyncio.gather(*[await self.send(topic, value) for topic, value in messages])

@@ -9,8 +9,9 @@ Layout under ``<store>/artifacts/``::
     slice=<k>/adapters/<name>.safetensors   RAIE's LoRA adapters after slice k
 
 Everything is safetensors or JSON (never pickles). A slice's files are written
-first and ``state.json`` replaced atomically last, so a crash in between
-leaves the previous slice as the state to resume from.
+first and ``state.json`` replaced atomically last, once the caller has also
+stored the slice's rows, so a crash in between leaves the previous slice as
+the state to resume from.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ class Artifacts:
         path = self.root / STATE_FILE
         return int(json.loads(path.read_text())["closed_slices"]) if path.is_file() else 0
 
-    def save_slice(self, slice_index: int, state: SessionState, catalog: Catalog | None = None) -> None:
-        """Write slice ``slice_index``'s files, then commit; ``catalog`` (the items at Set-up) with slice 0."""
+    def write_slice(self, slice_index: int, state: SessionState, catalog: Catalog | None = None) -> None:
+        """Write slice ``slice_index``'s files, uncommitted; ``catalog`` (the items at Set-up) with slice 0."""
         if catalog is not None:
             setup = self.setup_dir()
             setup.mkdir(parents=True, exist_ok=True)
@@ -94,8 +95,11 @@ class Artifacts:
             for name in state.model.peft_config:
                 weights = get_peft_model_state_dict(state.model, adapter_name=name)
                 safetensors.torch.save_file(weights, str(directory / "adapters" / f"{name}.safetensors"))
+
+    def commit(self, state: SessionState) -> None:
+        """Make the slice :meth:`write_slice` wrote for ``state`` the one a restart resumes from."""
         adapters = {str(region): name for region, name in state.adapters.items()}
-        _write_json_atomically(self.root / STATE_FILE, {"closed_slices": slice_index + 1, "adapters": adapters})
+        _write_json_atomically(self.root / STATE_FILE, {"closed_slices": state.closed_slices, "adapters": adapters})
 
     def load(self, backbone: str, config: ExperimentConfig) -> SessionState | None:
         """The state after the last closed slice, or None before the Set-up slice closed."""

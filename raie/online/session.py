@@ -43,14 +43,23 @@ from raie.strategies.raie import OwnedWindows, edit_rows, region_rows
 
 @dataclass(frozen=True)
 class SliceOutcome:
-    """What closing one slice did, with the store rows it produced."""
+    """What closing one slice did: the state it leads to, with the store rows it produced.
+
+    Its files are on disk but not yet committed: the caller first persists the
+    rows, then :meth:`SliceSession.commit` makes the slice closed. A crash in
+    between re-closes the slice after a restart, replacing rows and files alike.
+    """
 
     slice: int
     candidates: int
     train_windows: int
-    bank: RegionBank
+    state: SessionState
     rows: dict[str, list[Row]]  # table name -> rows (regions, edits, train_jobs)
     seconds: float
+
+    @property
+    def bank(self) -> RegionBank:
+        return self.state.bank
 
 
 @dataclass
@@ -103,7 +112,9 @@ class SliceSession:
         return ready
 
     async def close(self, slice_index: int, catalogue: pa.Table | None = None) -> SliceOutcome:
-        """Close the next slice; ``catalogue`` (ITEMS_SCHEMA) names the items at Set-up."""
+        """Compute and write the next slice's state; ``catalogue`` (ITEMS_SCHEMA) names the items at Set-up.
+
+        The session stays on the previous state until :meth:`commit`."""
         if slice_index != self.closed_slices:
             raise ValueError(f"slice {slice_index} cannot close before slice {self.closed_slices}")
         started = time.perf_counter()
@@ -111,17 +122,23 @@ class SliceSession:
         self.marks.pop(slice_index, None)
         roles = split_roles(candidates, self.config.protocol)
         if self.state is None:
-            rows = await self._set_up(candidates, roles, catalogue)
+            state, rows = await self._set_up(candidates, roles, catalogue)
         else:
-            rows = await self._update(slice_index, roles)
-        assert self.state is not None
+            state, rows = await self._update(slice_index, roles)
         return SliceOutcome(
-            slice_index, len(candidates), len(roles["train"]), self.state.bank, rows, time.perf_counter() - started
+            slice_index, len(candidates), len(roles["train"]), state, rows, time.perf_counter() - started
         )
+
+    async def commit(self, outcome: SliceOutcome) -> None:
+        """Make ``outcome``'s slice closed, on disk and in this session."""
+        if outcome.slice != self.closed_slices:
+            raise ValueError(f"slice {outcome.slice} cannot commit before slice {self.closed_slices}")
+        await asyncio.to_thread(self.artifacts.commit, outcome.state)
+        self.state = outcome.state
 
     async def _set_up(
         self, candidates: list[Candidate], roles: dict[str, list[Candidate]], catalogue: pa.Table | None
-    ) -> dict[str, list[Row]]:
+    ) -> tuple[SessionState, dict[str, list[Row]]]:
         seen = {c.target for c in candidates} | {item for c in candidates for item in c.context}
         listed = set() if catalogue is None else set(catalogue.column("item_id").to_pylist())
         vocabulary = ItemVocabulary.sorted_from(seen | listed)
@@ -135,21 +152,23 @@ class SliceSession:
         valid = role_windows(roles["valid"], vocabulary, length).windows
         model = await self.trainer.train_setup(SetupJob(self.backbone, self.config, catalog, train, valid, self.seed))
         bank = await asyncio.to_thread(self._build_bank, model, train)
-        self.state = SessionState(1, vocabulary, model, bank, train, None, {})
-        await asyncio.to_thread(self.artifacts.save_slice, 0, self.state, catalog)
-        return {"regions": region_rows(bank, bank, 0)}
+        state = SessionState(1, vocabulary, model, bank, train, None, {})
+        await asyncio.to_thread(self.artifacts.write_slice, 0, state, catalog)
+        return state, {"regions": region_rows(bank, bank, 0)}
 
     def _build_bank(self, model: SequentialRecommender, train: Windows) -> RegionBank:
         cfg = self.config.regions
         representations = represent_windows(model, train, self.device)
         return RegionBank.build(representations, cfg.regions, quantile=cfg.radius_quantile, seed=self.seed)
 
-    async def _update(self, slice_index: int, roles: dict[str, list[Candidate]]) -> dict[str, list[Row]]:
+    async def _update(
+        self, slice_index: int, roles: dict[str, list[Candidate]]
+    ) -> tuple[SessionState, dict[str, list[Row]]]:
         assert self.state is not None
         state, length = self.state, self.config.protocol.context_len
         job = await asyncio.to_thread(self._edit, slice_index, roles)
         training = await self.trainer.train_slice(job)
-        self.state = replace(
+        after = replace(
             state,
             closed_slices=slice_index + 1,
             bank=job.bank,
@@ -157,8 +176,8 @@ class SliceSession:
             model=training.model,
             adapters=training.adapters,
         )
-        await asyncio.to_thread(self.artifacts.save_slice, slice_index, self.state)
-        return {
+        await asyncio.to_thread(self.artifacts.write_slice, slice_index, after)
+        return after, {
             "regions": region_rows(state.bank, job.bank, slice_index),
             "edits": edit_rows(job.edits),
             "train_jobs": [j.row(slice_index) for j in training.jobs],

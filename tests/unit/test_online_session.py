@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,9 @@ def replay_session(data: ProtocolData, config: ExperimentConfig, root: Path) -> 
     def close_through(slice_index: int) -> None:
         flush()
         for ready in session.mark(slice_index, partition=0):
-            outcomes.append(asyncio.run(session.close(ready, catalogue)))
+            outcome = asyncio.run(session.close(ready, catalogue))
+            asyncio.run(session.commit(outcome))
+            outcomes.append(outcome)
 
     current = 0
     for row in order:
@@ -108,3 +111,16 @@ def test_a_resumed_session_continues_from_its_artifacts(
     assert set(resumed.state.model.peft_config) >= {"global"}
     # A window of a closed slice (a re-delivery after a restart) is ignored.
     assert not resumed.add(Candidate("u", 1, 9, ("a",), "b", 0, None))
+
+
+def test_a_slice_written_but_not_committed_is_closed_again_after_a_restart(
+    synthetic_data: ProtocolData, fast_config: ExperimentConfig, tmp_path: Path
+) -> None:
+    outcomes = replay_session(synthetic_data, fast_config, tmp_path)
+    artifacts = Artifacts(tmp_path)
+    # A crash after the next slice's files but before its rows were stored and it was committed.
+    artifacts.write_slice(3, replace(outcomes[-1].state, closed_slices=4))
+    assert artifacts.closed_slices() == 3
+    resumed = SliceSession.resume(fast_config, "sasrec", 0, 1, InProcessTrainer(CPU), artifacts, CPU)
+    assert resumed.closed_slices == 3
+    assert resumed.add(Candidate("u", 3, 9, ("a",), "b", 0, None))
