@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 from raie.device import default_device
 from raie.online.artifacts import Artifacts
 from raie.online.session import SliceOutcome, SliceSession
-from raie.online.trainer import InProcessTrainer
+from raie.online.trainer import AdapterTrainer, InProcessTrainer
 from raie.store import Store
 from schemas import Item, SliceMark
 from streams.editor import RegionEditorAgent
@@ -39,6 +39,7 @@ from streams.topic_names import (
     ROUTED_WINDOWS,
     TOPICS,
 )
+from workers.ray_trainer import RayTrainer
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,14 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
     serving = ServingState(artifacts, settings.backbone, settings.config)
     serving.refresh()
     device = default_device()
+    trainer: AdapterTrainer = InProcessTrainer(device)
+    if settings.trainer == "ray":
+        trainer = RayTrainer.start(settings.pool, artifacts, settings.backbone, settings.config, device)
+    removed = artifacts.registry.clean_staging()  # before any job runs: only killed writers leave these
+    if removed:
+        log.warning("removed %d half-written adapter versions left by a killed job", removed)
     session = SliceSession.resume(
-        settings.config, settings.backbone, settings.seed, partitions, InProcessTrainer(device), artifacts, device
+        settings.config, settings.backbone, settings.seed, partitions, trainer, artifacts, device
     )
     closed: list[SliceOutcome] = []
 
@@ -101,7 +108,8 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
 
     def on_closed(outcome: SliceOutcome) -> None:
         closed.append(outcome)
-        serving.state = session.state  # this process's ingress: the editor's state, not a reload
+        assert session.state is not None
+        serving.use(session.state)  # this process's ingress: the editor's state, not a reload
 
     ingress = Ingress(settings, serving, users, seen, clocks, send_window, send_dead_letter)
     sink = InteractionSink(settings, store, store_lock, sink_clocks)

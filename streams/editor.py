@@ -21,6 +21,7 @@ import pyarrow as pa
 from raie.online.artifacts import ARTIFACTS_DIR, directory_digest
 from raie.online.candidates import Candidate
 from raie.online.session import SliceOutcome, SliceSession
+from raie.online.trainer import JobEvent
 from raie.recording import Row
 from raie.store import Store, table_spec
 from schemas import AdapterPublished, RegionEdit, RoutedWindow, SliceMark, TrainJob
@@ -42,6 +43,9 @@ class RegionEditorAgent:
     send: Any  # async (topic name, bytes) -> delivery future
     on_closed: Callable[[SliceOutcome], None]
     held: dict[int, list[Any]] = field(default_factory=lambda: defaultdict(list))
+
+    def __post_init__(self) -> None:
+        self.session.on_job_event = self._send_job_event
 
     async def on_event(self, event: Any, stream: Any) -> None:
         if is_mark(event):
@@ -70,7 +74,7 @@ class RegionEditorAgent:
         await self._send_all(self._audit_messages(outcome))  # at least once: a re-close sends them again
         # Commit only once the rows are stored: a crash before this re-closes the slice.
         await self.session.commit(outcome)
-        await self._send_all([("adapters", self._published(outcome).to_bytes())])
+        await self._send_all([("adapters", m.to_bytes()) for m in self._published(outcome)])
         self.on_closed(outcome)
         for event in self.held.pop(slice_index, []):
             await stream.ack(event)
@@ -97,48 +101,74 @@ class RegionEditorAgent:
 
     @staticmethod
     def _audit_messages(outcome: SliceOutcome) -> list[tuple[str, bytes]]:
-        """The slice's edits and train jobs, for the audit topics."""
-        version, sent = outcome.slice + 1, now_ms()
-        messages: list[tuple[str, bytes]] = [
+        """The slice's edits, for the audit topic."""
+        return [
             (
                 "region-edits",
                 RegionEdit(
-                    outcome.slice, int(str(r["region_id"])), cast(EditOp, r["op"]), int(str(r["count"])), version
+                    outcome.slice,
+                    int(str(r["region_id"])),
+                    cast(EditOp, r["op"]),
+                    int(str(r["count"])),
+                    outcome.slice + 1,
                 ).to_bytes(),
             )
             for r in outcome.rows.get("edits", [])
         ]
-        for job in outcome.rows.get("train_jobs", []):
-            adapter, region = str(job["adapter"]), int(str(job["region_id"]))
+
+    async def _send_job_event(self, event: JobEvent) -> None:
+        """A job's lifecycle step on ``train-jobs``, as it happens (the store gets them at slice close)."""
+        job, result = event.job, event.result
+        training = None if result is None else result.training
+        recall = None if training is None else training.report.best_valid_recall
+        message = TrainJob(
+            job.job_id,
+            job.slice,
+            job.adapter,
+            None if job.is_global else job.region_id,
+            event.status,
+            event.attempt,
+            event.at_ms,
+            event.error,
+            version=None if result is None else result.published.manifest.version,
+            new_windows=None if training is None else training.new_windows,
+            old_windows=None if training is None else training.old_windows,
+            valid_recall=None if recall is None or np.isnan(recall) else recall,
+            seconds=None if training is None else training.seconds,
+        )
+        await self._send_all([("train-jobs", message.to_bytes())])
+
+    def _published(self, outcome: SliceOutcome) -> list[AdapterPublished]:
+        """The committed slice's state, then every adapter version it published, for serving processes."""
+        sent = now_ms()
+        messages = [
+            AdapterPublished(
+                "setup" if outcome.slice == 0 else "slice",
+                None,
+                outcome.slice,
+                outcome.slice + 1,
+                f"{ARTIFACTS_DIR}/slice={outcome.slice}",
+                directory_digest(self.session.artifacts.slice_dir(outcome.slice)),
+                None,
+                sent,
+            )
+        ]
+        for row in outcome.rows.get("adapters", []):
+            region = int(str(row["region_id"]))
+            recall = row["valid_recall"]
             messages.append(
-                (
-                    "train-jobs",
-                    TrainJob(
-                        f"{outcome.slice}/{adapter}",
-                        outcome.slice,
-                        adapter,
-                        None if region < 0 else region,
-                        version,
-                        int(str(job["new_windows"])),
-                        int(str(job["old_windows"])),
-                        sent,
-                    ).to_bytes(),
+                AdapterPublished(
+                    str(row["adapter"]),
+                    None if region < 0 else region,
+                    outcome.slice,
+                    int(str(row["version"])),
+                    str(row["path"]),
+                    str(row["sha256"]),
+                    None if recall is None else float(str(recall)),
+                    sent,
                 )
             )
         return messages
-
-    def _published(self, outcome: SliceOutcome) -> AdapterPublished:
-        """The committed slice's state, for serving processes to load."""
-        return AdapterPublished(
-            "setup" if outcome.slice == 0 else "slice",
-            None,
-            outcome.slice,
-            outcome.slice + 1,
-            f"{ARTIFACTS_DIR}/slice={outcome.slice}",
-            directory_digest(self.session.artifacts.slice_dir(outcome.slice)),
-            None,
-            now_ms(),
-        )
 
     async def _send_all(self, messages: list[tuple[str, bytes]]) -> None:
         await asyncio.gather(*[await self.send(topic, value) for topic, value in messages])

@@ -1,7 +1,9 @@
-"""What the ingress needs to embed and route: the frozen Set-up model and the latest bank.
+"""What the stream serves with: the frozen Set-up model, the latest bank and the live adapters.
 
 Loaded from the store's artifacts at start (a restarted worker resumes with
-them) and refreshed when the editor announces a new slice on ``adapters``.
+them) and refreshed when the editor announces a new slice on ``adapters``:
+the bank is replaced and only the adapters whose live version changed are
+loaded into the serving model, in place (:class:`raie.adapters.live.LiveAdapters`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from raie.adapters.live import LiveAdapters
 from raie.config import ExperimentConfig
 from raie.online.artifacts import Artifacts, SessionState
 from raie.regions.router import Router, represent
 from raie.regions.routing import Routes
+from raie.strategies.routed import RoutedRecommender
 
 
 @dataclass
@@ -24,6 +28,7 @@ class ServingState:
     backbone: str
     config: ExperimentConfig
     state: SessionState | None = None
+    adapters: LiveAdapters | None = None
 
     def refresh(self) -> None:
         """Load the state after the last closed slice, if it is newer than the one held."""
@@ -31,7 +36,19 @@ class ServingState:
             return
         loaded = self.artifacts.load(self.backbone, self.config)
         if loaded is not None:
-            self.state = loaded
+            self.use(loaded)
+
+    def use(self, state: SessionState) -> None:
+        """Serve ``state``: its bank now, its adapter versions when :meth:`recommender` is next asked for."""
+        self.state = state
+
+    def recommender(self) -> RoutedRecommender:
+        """Routed inference with the live adapters, swapped in place to the state's versions."""
+        assert self.state is not None
+        if self.adapters is None or self.adapters.setup_model is not self.state.setup_model:
+            self.adapters = LiveAdapters(self.artifacts.registry, self.state.setup_model, self.config.lora)
+        self.adapters.swap(self.state.live)
+        return self.adapters.recommender(Router(self.state.setup_model, self.state.bank, self.config.regions))
 
     async def embed(self, contexts: list[tuple[str, ...]]) -> np.ndarray:
         """[B, H] frozen representations, computed off the event loop."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from raie.config import ExperimentConfig
 from raie.online.slice_clock import Watermark
+from workers.pool_config import RayPoolConfig
 
 APP_ID = "raie-stream"
 """Faust app id: the consumer group and the prefix of the tables' changelog topics."""
@@ -30,3 +32,6 @@ class WorkerSettings:
     """Interactions per Parquet chunk: few files, each flushed within ``sink_flush_s``."""
     sink_flush_s: float = 2.0
     """Longest wait before accepted interactions are durable and visible in the store."""
+    trainer: Literal["ray", "in-process"] = "ray"
+    """Where adapter jobs run: the Ray pool, or one at a time in a thread of the worker."""
+    pool: RayPoolConfig = field(default_factory=RayPoolConfig)

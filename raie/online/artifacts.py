@@ -2,11 +2,14 @@
 
 Layout under ``<store>/artifacts/``::
 
-    state.json                              the commit point: slices closed so far
+    state.json                              the commit point: slices closed so far, live adapter versions
     setup/vocabulary.json, model.safetensors the frozen Set-up backbone and its items
     slice=<k>/regions/                      the region bank after slice k
     slice=<k>/history.safetensors           every training window up to slice k (rehearsal)
-    slice=<k>/adapters/<name>.safetensors   RAIE's LoRA adapters after slice k
+    slice=<k>/train_input.safetensors       what slice k's adapter jobs train on
+
+RAIE's LoRA adapters are versioned in ``<store>/adapters/`` (:mod:`raie.adapters`);
+``state.json`` names the version of each adapter that serves after slice k.
 
 Everything is safetensors or JSON (never pickles). A slice's files are written
 first and ``state.json`` replaced atomically last, once the caller has also
@@ -24,10 +27,9 @@ from pathlib import Path
 
 import safetensors.numpy
 import safetensors.torch
-from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
 
+from raie.adapters import ADAPTERS_DIR, AdapterRegistry
 from raie.backbones import SequentialRecommender, build_backbone
-from raie.backbones.lora import GLOBAL_ADAPTER, add_adapter, with_lora
 from raie.config import ExperimentConfig
 from raie.data.catalog import Catalog
 from raie.online.candidates import ItemVocabulary
@@ -36,6 +38,7 @@ from raie.regions.bank import RegionBank
 
 ARTIFACTS_DIR = "artifacts"
 STATE_FILE = "state.json"
+TRAIN_INPUT_FILE = "train_input.safetensors"
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,7 @@ class SessionState:
     setup_model: SequentialRecommender
     bank: RegionBank
     history: Windows
-    model: PeftModel | None
-    adapters: dict[int, str]
+    live: dict[str, int]  # adapter name -> the registry version that serves
 
 
 def _write_json_atomically(path: Path, value: object) -> None:
@@ -59,10 +61,14 @@ def _write_json_atomically(path: Path, value: object) -> None:
 @dataclass(frozen=True)
 class Artifacts:
     root: Path
+    registry: AdapterRegistry
 
     @classmethod
     def in_store(cls, store_root: Path) -> Artifacts:
-        return cls(store_root / ARTIFACTS_DIR)
+        return cls(store_root / ARTIFACTS_DIR, AdapterRegistry(store_root / ADAPTERS_DIR))
+
+    def train_input(self, slice_index: int) -> Path:
+        return self.slice_dir(slice_index) / TRAIN_INPUT_FILE
 
     def slice_dir(self, slice_index: int) -> Path:
         return self.root / f"slice={slice_index}"
@@ -90,57 +96,37 @@ class Artifacts:
             {"user": history.user, "context": history.context, "target": history.target, "ts": history.ts},
             str(directory / "history.safetensors"),
         )
-        if state.model is not None:
-            (directory / "adapters").mkdir(parents=True, exist_ok=True)
-            for name in state.model.peft_config:
-                weights = get_peft_model_state_dict(state.model, adapter_name=name)
-                safetensors.torch.save_file(weights, str(directory / "adapters" / f"{name}.safetensors"))
 
     def commit(self, state: SessionState) -> None:
         """Make the slice :meth:`write_slice` wrote for ``state`` the one a restart resumes from."""
-        adapters = {str(region): name for region, name in state.adapters.items()}
-        _write_json_atomically(self.root / STATE_FILE, {"closed_slices": state.closed_slices, "adapters": adapters})
+        _write_json_atomically(self.root / STATE_FILE, {"closed_slices": state.closed_slices, "live": state.live})
 
     def load(self, backbone: str, config: ExperimentConfig) -> SessionState | None:
         """The state after the last closed slice, or None before the Set-up slice closed."""
         closed = self.closed_slices()
         if closed == 0:
             return None
-        meta = json.loads((self.setup_dir() / "vocabulary.json").read_text())
-        vocabulary = ItemVocabulary(tuple(meta["item_ids"]))
-        setup_model = build_backbone(backbone, config, Catalog(tuple(meta["texts"])))
-        safetensors.torch.load_model(setup_model, str(self.setup_dir() / "model.safetensors"))
-        setup_model.requires_grad_(False)
+        vocabulary, setup_model = self.load_setup(backbone, config)
         directory = self.slice_dir(closed - 1)
         arrays = safetensors.numpy.load_file(str(directory / "history.safetensors"))
         history = Windows(arrays["user"], arrays["context"], arrays["target"], arrays["ts"])
         state = json.loads((self.root / STATE_FILE).read_text())
-        adapters = {int(region): str(name) for region, name in state["adapters"].items()}
         return SessionState(
             closed_slices=closed,
             vocabulary=vocabulary,
-            setup_model=setup_model.eval(),
+            setup_model=setup_model,
             bank=RegionBank.load(directory / "regions"),
             history=history,
-            model=self._load_adapters(directory / "adapters", setup_model, config),
-            adapters=adapters,
+            live={str(name): int(version) for name, version in state.get("live", {}).items()},
         )
 
-    @staticmethod
-    def _load_adapters(
-        directory: Path, setup_model: SequentialRecommender, config: ExperimentConfig
-    ) -> PeftModel | None:
-        files = sorted(directory.glob("*.safetensors")) if directory.is_dir() else []
-        if not files:
-            return None
-        model = with_lora(setup_model, config.lora)
-        for path in files:
-            name = path.stem
-            if name != GLOBAL_ADAPTER:
-                add_adapter(model, name, config.lora)
-            set_peft_model_state_dict(model, safetensors.torch.load_file(str(path)), adapter_name=name)
-        model.set_adapter(GLOBAL_ADAPTER)
-        return model
+    def load_setup(self, backbone: str, config: ExperimentConfig) -> tuple[ItemVocabulary, SequentialRecommender]:
+        """The item vocabulary and the frozen Set-up backbone (eval mode, no gradients)."""
+        meta = json.loads((self.setup_dir() / "vocabulary.json").read_text())
+        setup_model = build_backbone(backbone, config, Catalog(tuple(meta["texts"])))
+        safetensors.torch.load_model(setup_model, str(self.setup_dir() / "model.safetensors"))
+        setup_model.requires_grad_(False)
+        return ItemVocabulary(tuple(meta["item_ids"])), setup_model.eval()
 
 
 def directory_digest(directory: Path) -> str:

@@ -29,16 +29,22 @@ import torch
 from raie.backbones.base import SequentialRecommender
 from raie.config import ExperimentConfig
 from raie.data.catalog import Catalog
+from raie.online.adapter_job import JobInput
 from raie.online.artifacts import Artifacts, SessionState
 from raie.online.candidates import Candidate, ItemVocabulary
+from raie.online.slice_training import SlicePlan, train_slice
 from raie.online.slice_windows import in_time_order, role_windows, split_roles
-from raie.online.trainer import AdapterTrainer, SetupJob, SliceJob
+from raie.online.trainer import AdapterTrainer, JobEvent, JobEvents, SetupJob
 from raie.protocol.windows import Windows
 from raie.recording import Row
 from raie.regions.bank import RegionBank
 from raie.regions.editor import RegionEditor
 from raie.regions.router import Router, represent_windows
 from raie.strategies.raie import OwnedWindows, edit_rows, region_rows
+
+
+async def _ignore(event: JobEvent) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,7 @@ class SliceSession:
     state: SessionState | None = None
     pending: dict[int, dict[tuple[str, int, int], Candidate]] = field(default_factory=lambda: defaultdict(dict))
     marks: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+    on_job_event: JobEvents = _ignore  # where the lifecycle of each adapter job is reported as it happens
 
     @classmethod
     def resume(
@@ -152,7 +159,7 @@ class SliceSession:
         valid = role_windows(roles["valid"], vocabulary, length).windows
         model = await self.trainer.train_setup(SetupJob(self.backbone, self.config, catalog, train, valid, self.seed))
         bank = await asyncio.to_thread(self._build_bank, model, train)
-        state = SessionState(1, vocabulary, model, bank, train, None, {})
+        state = SessionState(1, vocabulary, model, bank, train, {})
         await asyncio.to_thread(self.artifacts.write_slice, 0, state, catalog)
         return state, {"regions": region_rows(bank, bank, 0)}
 
@@ -166,25 +173,25 @@ class SliceSession:
     ) -> tuple[SessionState, dict[str, list[Row]]]:
         assert self.state is not None
         state, length = self.state, self.config.protocol.context_len
-        job = await asyncio.to_thread(self._edit, slice_index, roles)
-        training = await self.trainer.train_slice(job)
+        plan, bank, before = await asyncio.to_thread(self._edit, slice_index, roles)
+        training = await train_slice(self.trainer, plan, state.setup_model, self.on_job_event)
         after = replace(
             state,
             closed_slices=slice_index + 1,
-            bank=job.bank,
-            history=Windows.concat([state.history, job.new.windows], length),
-            model=training.model,
-            adapters=training.adapters,
+            bank=bank,
+            history=Windows.concat([state.history, plan.data.new.windows], length),
+            live=training.live,
         )
         await asyncio.to_thread(self.artifacts.write_slice, slice_index, after)
         return after, {
-            "regions": region_rows(state.bank, job.bank, slice_index),
-            "edits": edit_rows(job.edits),
-            "train_jobs": [j.row(slice_index) for j in training.jobs],
+            "regions": region_rows(before, bank, slice_index),
+            "edits": edit_rows(plan.edits),
+            **training.rows(),
         }
 
-    def _edit(self, slice_index: int, roles: dict[str, list[Candidate]]) -> SliceJob:
-        """Edit a copy of the bank with the slice's training windows in time order; the training job that follows."""
+    def _edit(self, slice_index: int, roles: dict[str, list[Candidate]]) -> tuple[SlicePlan, RegionBank, RegionBank]:
+        """Edit a copy of the bank with the slice's training windows in time order, and write
+        the jobs' input; the training plan, the bank after the edits, and the bank before them."""
         assert self.state is not None
         state, cfg, length = self.state, self.config.regions, self.config.protocol.context_len
         new = role_windows(in_time_order(roles["train"]), state.vocabulary, length)
@@ -197,18 +204,19 @@ class SliceSession:
         edits = editor.close_slice()
         old_rep = represent_windows(state.setup_model, state.history, self.device)
         valid_rep = self._representations(valid.representations, valid.windows, router)
-        return SliceJob(
-            slice=slice_index,
-            config=self.config,
-            setup_model=state.setup_model,
-            model=state.model,
-            bank=bank,
-            edits=edits,
+        data = JobInput(
             new=OwnedWindows(new.windows, router.nearest(new_rep)),
             old=OwnedWindows(state.history, router.nearest(old_rep)),
             valid=OwnedWindows(valid.windows, router.nearest(valid_rep)),
-            seed=self.seed,
+            centres=bank.centres,
+            region_ids=bank.ids,
         )
+        input_path = self.artifacts.train_input(slice_index)
+        data.save(input_path)
+        plan = SlicePlan(
+            slice_index, self.config, self.seed, input_path, data, edits, self.artifacts.registry.root, state.live
+        )
+        return plan, bank, state.bank
 
     def _representations(self, carried: np.ndarray | None, windows: Windows, router: Router) -> np.ndarray:
         """The representations the ingress computed, or computed here when a window arrived without one."""

@@ -1,29 +1,31 @@
 """The trainer interface the slice session dispatches to, and its in-process implementation.
 
-The Ray pool (workers/) implements the same protocol; until a pool is
-configured the stream trains in a worker thread of its own process, so the
-event loop keeps consuming while a slice trains.
+A trainer trains the Set-up backbone once, then runs adapter jobs
+(:mod:`raie.online.adapter_job`) and reports each job's lifecycle. The Ray
+pool in ``workers/`` implements the same protocol with retries, timeouts and
+a concurrency limit; the in-process trainer runs jobs one after another in
+a worker thread, so the event loop keeps consuming while a slice trains.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
-from peft import PeftModel
 
 from raie.backbones.base import SequentialRecommender
-from raie.backbones.lora import with_lora
 from raie.config import ExperimentConfig
 from raie.data.catalog import Catalog
 from raie.experiment import train_setup_on
+from raie.online.adapter_job import AdapterJob, AdapterJobResult, run_adapter_job
 from raie.protocol.windows import Windows
-from raie.regions.bank import RegionBank
-from raie.regions.editor import SliceEdits
-from raie.strategies.raie import OwnedWindows, train_global_adapter, train_region_adapters
-from raie.strategies.region_training import TrainJob
+
+JobStatus = Literal["queued", "started", "retrying", "finished", "failed"]
+"""A job's lifecycle: ``retrying`` = an attempt failed and another follows; ``failed`` = it gave up."""
 
 
 @dataclass(frozen=True)
@@ -39,37 +41,53 @@ class SetupJob:
 
 
 @dataclass(frozen=True)
-class SliceJob:
-    """RAIE's adapters after one slice's edits: the global one, then every changed region's."""
-
-    slice: int
-    config: ExperimentConfig
-    setup_model: SequentialRecommender
-    model: PeftModel | None  # the adapters so far; None before the first update
-    bank: RegionBank
-    edits: SliceEdits
-    new: OwnedWindows
-    old: OwnedWindows
-    valid: OwnedWindows
-    seed: int
+class JobEvent:
+    job: AdapterJob
+    status: JobStatus
+    attempt: int  # 1-based; 0 while queued
+    at_ms: int
+    error: str | None = None
+    result: AdapterJobResult | None = None  # with ``finished``
 
 
 @dataclass(frozen=True)
-class SliceTraining:
-    model: PeftModel
-    adapters: dict[int, str]  # region id -> adapter name
-    jobs: list[TrainJob]
+class JobOutcome:
+    """How a job ended: ``result`` when it published, ``error`` when it gave up."""
+
+    job: AdapterJob
+    result: AdapterJobResult | None
+    error: str | None
+    attempts: int
+
+
+JobEvents = Callable[[JobEvent], Awaitable[None]]
+
+
+def job_event(job: AdapterJob, status: JobStatus, attempt: int, **details: object) -> JobEvent:
+    return JobEvent(job, status, attempt, int(time.time() * 1000), **details)  # type: ignore[arg-type]
+
+
+def describe(error: BaseException) -> str:
+    """One line for the store and the topic: the error's type and its first line."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}"[:500]
 
 
 class AdapterTrainer(Protocol):
     async def train_setup(self, job: SetupJob) -> SequentialRecommender: ...
 
-    async def train_slice(self, job: SliceJob) -> SliceTraining: ...
+    async def run(
+        self, jobs: Sequence[AdapterJob], setup_model: SequentialRecommender, events: JobEvents
+    ) -> list[JobOutcome]:
+        """Run ``jobs`` (concurrently where the trainer can), one outcome per job, in order.
+
+        A job that fails is reported, never raised: its adapter keeps its previous version."""
+        ...
 
 
 @dataclass(frozen=True)
 class InProcessTrainer:
-    """Runs the offline runner's training functions in the default executor."""
+    """Runs jobs one at a time in the default executor, on this process's device."""
 
     device: torch.device
 
@@ -77,17 +95,24 @@ class InProcessTrainer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self._setup, job)
 
-    async def train_slice(self, job: SliceJob) -> SliceTraining:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._slice, job)
-
     def _setup(self, job: SetupJob) -> SequentialRecommender:
         return train_setup_on(job.backbone, job.config, job.catalog, job.train, job.valid, job.seed, self.device)
 
-    def _slice(self, job: SliceJob) -> SliceTraining:
-        model = job.model if job.model is not None else with_lora(job.setup_model, job.config.lora).to(self.device)
-        first = train_global_adapter(model, job.new, job.old, job.valid.windows, job.config, self.device, job.seed)
-        adapters, jobs = train_region_adapters(
-            model, job.bank, job.edits, job.new, job.old, job.valid, job.config, self.device, job.seed
-        )
-        return SliceTraining(model, adapters, [first, *jobs])
+    async def run(
+        self, jobs: Sequence[AdapterJob], setup_model: SequentialRecommender, events: JobEvents
+    ) -> list[JobOutcome]:
+        for job in jobs:
+            await events(job_event(job, "queued", 0))
+        outcomes = []
+        loop = asyncio.get_running_loop()
+        for job in jobs:
+            await events(job_event(job, "started", 1))
+            try:
+                result = await loop.run_in_executor(None, run_adapter_job, job, setup_model, self.device)
+            except Exception as error:  # noqa: BLE001 -- reported, not hidden: the adapter keeps its previous version
+                await events(job_event(job, "failed", 1, error=describe(error)))
+                outcomes.append(JobOutcome(job, None, describe(error), 1))
+                continue
+            await events(job_event(job, "finished", 1, result=result))
+            outcomes.append(JobOutcome(job, result, None, 1))
+        return outcomes

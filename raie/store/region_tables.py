@@ -108,3 +108,57 @@ TRAIN_JOBS = register_table(
         ),
     )
 )
+
+ADAPTERS = register_table(
+    TableSpec(
+        name="adapters",
+        schema=pa.schema(
+            [
+                *_key_fields(),
+                pa.field("slice", pa.int32(), nullable=False),
+                pa.field("adapter", pa.string(), nullable=False),
+                pa.field("region_id", pa.int32(), nullable=False),
+                pa.field("version", pa.int32(), nullable=False),
+                pa.field("parent_adapter", pa.string(), nullable=True),
+                pa.field("parent_version", pa.int32(), nullable=True),
+                pa.field("path", pa.string(), nullable=False),
+                pa.field("sha256", pa.string(), nullable=False),
+                pa.field("new_windows", pa.int64(), nullable=False),
+                pa.field("old_windows", pa.int64(), nullable=False),
+                pa.field("valid_recall", pa.float64(), nullable=True),
+                pa.field("created_at_ms", pa.int64(), nullable=False),
+            ]
+        ),
+        partition_by=RUN_KEY,
+        description=(
+            "Adapter versions published to the registry: path is relative to the store "
+            "(adapters/<adapter>/<version>, safetensors + manifest.json); version = the slice that trained it; "
+            "parent = the version training started from (regions start from the global adapter). region_id -1 = global."
+        ),
+    )
+)
+
+TRAIN_JOB_EVENTS = register_table(
+    TableSpec(
+        name="train_job_events",
+        schema=pa.schema(
+            [
+                *_key_fields(),
+                pa.field("slice", pa.int32(), nullable=False),
+                pa.field("job_id", pa.string(), nullable=False),
+                pa.field("adapter", pa.string(), nullable=False),
+                pa.field("region_id", pa.int32(), nullable=False),
+                pa.field("status", pa.string(), nullable=False),
+                pa.field("attempt", pa.int32(), nullable=False),
+                pa.field("at_ms", pa.int64(), nullable=False),
+                pa.field("error", pa.string(), nullable=True),
+            ]
+        ),
+        partition_by=RUN_KEY,
+        description=(
+            "Adapter job lifecycle: queued, started, retrying (an attempt failed, another follows), "
+            "finished (published), failed (gave up; the previous version stays live, error says why)."
+        ),
+        allowed_values={"status": frozenset({"queued", "started", "retrying", "finished", "failed"})},
+    )
+)

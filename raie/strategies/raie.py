@@ -181,40 +181,64 @@ def train_region_adapters(
     A region met for the first time gets an adapter (a copy of the global one
     with ``init: global``); a changed region's existing adapter restarts from
     the global one too, so every retrained adapter starts from the same point."""
-    cfg, fraction = config.regions, config.strategy.new_data_fraction
-    warm_start = cfg.init == "global"
+    warm_start = config.regions.init == "global"
     adapters: dict[int, str] = {}
     jobs = []
-    for index, region_id in enumerate(bank.ids.tolist()):
+    for region_id in bank.ids.tolist():
         name = region_adapter(region_id)
         adapters[region_id] = name
-        region_new = new.of(region_id)
-        retrain = region_id in edits.changed and len(region_new) >= cfg.min_region_size
+        retrain = needs_retraining(region_id, edits, new, config)
         if name not in model.peft_config:
             add_adapter(model, name, config.lora, init_from=GLOBAL_ADAPTER if warm_start else None)
         elif retrain and warm_start:
             copy_adapter(model, GLOBAL_ADAPTER, name)
-        if not retrain:
-            continue  # keeps its starting point: unedited, or too little new data to learn from
-        region_valid = valid.of(region_id)
-        if len(region_valid) < MIN_REGION_VALID:
-            region_valid = valid.windows
-        job = train_adapter(
-            model,
-            name,
-            region_id,
-            rehearsal_epochs(region_new, old.of(region_id), fraction, config.protocol.context_len),
-            region_loss(model, bank.centres, index, cfg.overlap_weight, cfg.overlap_margin),
-            len(region_new),
-            region_valid,
-            config,
-            device=device,
-            seed=seed + 1 + region_id,
-            keep_initial=warm_start,
-        )
-        jobs.append(job)
+        if retrain:  # otherwise it keeps its starting point: unedited, or too little new data to learn from
+            jobs.append(
+                train_region_adapter(
+                    model, name, region_id, bank.centres, bank.ids, new, old, valid, config, device, seed
+                )
+            )
     model.set_adapter(GLOBAL_ADAPTER)
     return adapters, jobs
+
+
+def needs_retraining(region_id: int, edits: SliceEdits, new: OwnedWindows, config: ExperimentConfig) -> bool:
+    """Edited or new in this slice, with enough new windows to learn from."""
+    return region_id in edits.changed and len(new.of(region_id)) >= config.regions.min_region_size
+
+
+def train_region_adapter(
+    model: PeftModel,
+    name: str,
+    region_id: int,
+    centres: np.ndarray,
+    region_ids: np.ndarray,
+    new: OwnedWindows,
+    old: OwnedWindows,
+    valid: OwnedWindows,
+    config: ExperimentConfig,
+    device: torch.device,
+    seed: int,
+) -> TrainJob:
+    """Train adapter ``name`` (already at its starting point) on one region's windows, with the overlap penalty."""
+    cfg = config.regions
+    region_new, region_valid = new.of(region_id), valid.of(region_id)
+    if len(region_valid) < MIN_REGION_VALID:
+        region_valid = valid.windows
+    index = int(np.flatnonzero(region_ids == region_id)[0])
+    return train_adapter(
+        model,
+        name,
+        region_id,
+        rehearsal_epochs(region_new, old.of(region_id), config.strategy.new_data_fraction, config.protocol.context_len),
+        region_loss(model, centres, index, cfg.overlap_weight, cfg.overlap_margin),
+        len(region_new),
+        region_valid,
+        config,
+        device=device,
+        seed=seed + 1 + region_id,
+        keep_initial=cfg.init == "global",
+    )
 
 
 @register_strategy("raie")

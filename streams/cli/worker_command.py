@@ -10,6 +10,7 @@ from raie.cli.common import resolve_config
 from raie.data.dataset import dataset_names
 from streams.connect import DEFAULT_BOOTSTRAP
 from streams.settings import WorkerSettings
+from workers.pool_config import RayPoolConfig, parse_injected_failures
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -47,7 +48,48 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help=f"longest wait for a batch to fill (default {WorkerSettings.ingress_linger_s * 1000:g})",
     )
+    pool = worker.add_argument_group("adapter training (the Ray pool)")
+    pool.add_argument(
+        "--trainer",
+        choices=("ray", "in-process"),
+        default="ray",
+        help="run adapter jobs on Ray (default) or one at a time in this process",
+    )
+    pool.add_argument("--ray-address", default=None, help="join this Ray cluster (default: a local Ray on 127.0.0.1)")
+    pool.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray (default: all cores)")
+    pool.add_argument(
+        "--train-concurrency",
+        type=int,
+        default=RayPoolConfig.max_concurrent_jobs,
+        help=f"jobs running at once, one actor each (default {RayPoolConfig.max_concurrent_jobs})",
+    )
+    pool.add_argument("--job-cpus", type=float, default=RayPoolConfig.cpus_per_job, help="num_cpus of each job")
+    pool.add_argument(
+        "--job-gpus", type=float, default=RayPoolConfig.gpus_per_job, help="num_gpus of each job: 0 on CPU, e.g. 0.25"
+    )
+    pool.add_argument("--job-timeout-s", type=float, default=RayPoolConfig.job_timeout_s)
+    pool.add_argument("--job-retries", type=int, default=RayPoolConfig.max_retries, help="attempts after a job's first")
+    pool.add_argument(
+        "--inject-failure",
+        action="append",
+        default=[],
+        metavar="ADAPTER[:ATTEMPTS]",
+        help="make the first ATTEMPTS (default 1) attempts of ADAPTER's jobs fail, to see retries and reports",
+    )
     worker.set_defaults(handler=worker_command)
+
+
+def pool_config(args: argparse.Namespace) -> RayPoolConfig:
+    return RayPoolConfig(
+        address=args.ray_address,
+        num_cpus=args.ray_cpus,
+        max_concurrent_jobs=args.train_concurrency,
+        cpus_per_job=args.job_cpus,
+        gpus_per_job=args.job_gpus,
+        job_timeout_s=args.job_timeout_s,
+        max_retries=args.job_retries,
+        inject_failures=parse_injected_failures(args.inject_failure),
+    )
 
 
 def worker_command(args: argparse.Namespace) -> int:
@@ -58,7 +100,16 @@ def worker_command(args: argparse.Namespace) -> int:
     if args.slice_days is not None:
         watermark = Watermark(args.slice_origin_ms, int(args.slice_days * DAY_MS))
     config = resolve_config(args.dataset, args.config, args.backbone)
-    settings = WorkerSettings(args.bootstrap, args.store, config, args.backbone, args.seed, watermark=watermark)
+    settings = WorkerSettings(
+        args.bootstrap,
+        args.store,
+        config,
+        args.backbone,
+        args.seed,
+        watermark=watermark,
+        trainer=args.trainer,
+        pool=pool_config(args),
+    )
     if args.app_id is not None:
         settings = replace(settings, app_id=args.app_id)
     if args.batch is not None:

@@ -62,7 +62,8 @@ def test_routing_a_batch_equals_routing_one_at_a_time(bank: RegionBank) -> None:
     for i in (0, 17, 63):
         single = bank.route(x[i : i + 1], rule="radius", temperature=0.1)
         assert single.top[0] == batch.top[i]
-        assert single.p1[0] == pytest.approx(batch.p1[i])
+        # float32: BLAS may sum a batch and a single row in different orders (seen: 2e-6 relative).
+        assert single.p1[0] == pytest.approx(batch.p1[i], rel=1e-5)
 
 
 def test_single_region_bank_routes_against_outside() -> None:

@@ -1,0 +1,185 @@
+"""Adapter jobs on a local Ray: they run, retry, report failures, run side by side, and survive kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import ray
+import torch
+
+from raie.adapters import AdapterRegistry
+from raie.config import ExperimentConfig
+from raie.online.adapter_job import AdapterJob
+from raie.online.artifacts import Artifacts
+from raie.online.trainer import InProcessTrainer, JobEvent, JobOutcome
+from raie.protocol.blocks import ProtocolData
+from raie.regions.router import FALLBACK
+from raie.strategies.routed import region_adapter
+from tests.online_replay import CPU, replay_session
+from workers.pool_config import RayPoolConfig
+from workers.ray_trainer import RayTrainer
+
+pytestmark = pytest.mark.integration
+
+UPDATE_SLICE = 1
+CENTRE_TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def store(
+    synthetic_data: ProtocolData, fast_config: ExperimentConfig, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A store whose Set-up and slice inputs came from the stream's session (in-process)."""
+    root = tmp_path_factory.mktemp("store")
+    replay_session(synthetic_data, fast_config, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    yield
+    ray.shutdown()
+
+
+def trainer(store: Path, config: ExperimentConfig, **pool: object) -> RayTrainer:
+    settings = RayPoolConfig(num_cpus=2, backoff_s=0.1, **pool)  # type: ignore[arg-type]
+    return RayTrainer.start(settings, Artifacts.in_store(store), "sasrec", config, CPU)
+
+
+def job(store: Path, config: ExperimentConfig, registry: Path, adapter: str, region_id: int) -> AdapterJob:
+    artifacts = Artifacts.in_store(store)
+    return AdapterJob(UPDATE_SLICE, adapter, region_id, artifacts.train_input(UPDATE_SLICE), None, registry, config, 0)
+
+
+def region_ids(store: Path, count: int) -> list[int]:
+    """The regions with the most new windows in the update slice: enough to train on."""
+    from raie.online.adapter_job import JobInput
+
+    data = JobInput.load(Artifacts.in_store(store).train_input(UPDATE_SLICE))
+    owners, counts = torch.unique(torch.from_numpy(data.new.owner), return_counts=True)
+    ranked = [int(o) for o, _ in sorted(zip(owners.tolist(), counts.tolist(), strict=True), key=lambda x: -x[1])]
+    return [r for r in ranked if r != FALLBACK][:count]
+
+
+def run(pool: RayTrainer, jobs: list[AdapterJob], store: Path) -> tuple[list[JobOutcome], list[JobEvent]]:
+    events: list[JobEvent] = []
+
+    async def record(event: JobEvent) -> None:
+        events.append(event)
+
+    _, setup_model = Artifacts.in_store(store).load_setup("sasrec", pool.source.config)
+    return asyncio.run(pool.run(jobs, setup_model, record)), events
+
+
+def steps(events: list[JobEvent], adapter: str) -> list[tuple[str, int]]:
+    return [(e.status, e.attempt) for e in events if e.job.adapter == adapter]
+
+
+def test_a_job_on_ray_publishes_what_the_same_job_publishes_in_process(
+    store: Path, fast_config: ExperimentConfig, local_ray: None, tmp_path: Path
+) -> None:
+    pool = trainer(store, fast_config)
+    on_ray = job(store, fast_config, tmp_path / "ray", "global", FALLBACK)
+    (outcome,), events = run(pool, [on_ray], store)
+    assert outcome.result is not None, outcome.error
+    assert steps(events, "global") == [("queued", 0), ("started", 1), ("finished", 1)]
+
+    here = replace(on_ray, registry_root=tmp_path / "here")
+    _, setup_model = Artifacts.in_store(store).load_setup("sasrec", fast_config)
+    (reference,) = asyncio.run(InProcessTrainer(CPU).run([here], setup_model, _ignore))
+    assert reference.result is not None
+    mine, theirs = outcome.result.published.manifest, reference.result.published.manifest
+    assert (mine.new_windows, mine.old_windows, mine.version) == (theirs.new_windows, theirs.old_windows, 1)
+    ray_weights = AdapterRegistry(tmp_path / "ray").load_weights("global", 1)
+    here_weights = AdapterRegistry(tmp_path / "here").load_weights("global", 1)
+    assert ray_weights.keys() == here_weights.keys()
+    pool.shutdown()
+
+
+def test_region_jobs_run_side_by_side_without_clashing(
+    store: Path, fast_config: ExperimentConfig, local_ray: None, tmp_path: Path
+) -> None:
+    regions = region_ids(store, 2)
+    assert len(regions) == 2
+    pool = trainer(store, fast_config, max_concurrent_jobs=2)
+    jobs = [job(store, fast_config, tmp_path, region_adapter(r), r) for r in regions]
+    jobs.append(job(store, fast_config, tmp_path, "global", FALLBACK))  # 3 jobs, 2 actors: one waits its turn
+    outcomes, events = run(pool, jobs, store)
+
+    assert [o.error for o in outcomes] == [None] * 3
+    registry = AdapterRegistry(tmp_path)
+    assert registry.adapters() == sorted(["global", *(region_adapter(r) for r in regions)])
+    for region in regions:
+        published = registry.get(region_adapter(region), UPDATE_SLICE)
+        assert published.manifest.region_id == region
+        assert registry.load_weights(region_adapter(region), UPDATE_SLICE)
+    # Two ran at once: the second job started before the first finished.
+    order = [(e.status, e.job.adapter) for e in events if e.status in ("started", "finished")]
+    assert [s for s, _ in order[:2]] == ["started", "started"]
+    pool.shutdown()
+
+
+def test_a_forced_failure_is_retried_and_one_that_persists_is_reported(
+    store: Path, fast_config: ExperimentConfig, local_ray: None, tmp_path: Path
+) -> None:
+    flaky, broken = region_ids(store, 2)
+    failures = {region_adapter(flaky): 1, region_adapter(broken): 9}
+    pool = trainer(store, fast_config, max_retries=1, inject_failures=failures)
+    jobs = [job(store, fast_config, tmp_path, region_adapter(r), r) for r in (flaky, broken)]
+    (recovered, gave_up), events = run(pool, jobs, store)
+
+    assert recovered.result is not None and recovered.attempts == 2
+    assert steps(events, region_adapter(flaky)) == [
+        ("queued", 0),
+        ("started", 1),
+        ("retrying", 1),
+        ("started", 2),
+        ("finished", 2),
+    ]
+    assert gave_up.result is None and gave_up.attempts == 2
+    assert gave_up.error is not None and "InjectedFailure" in gave_up.error and "on purpose" in gave_up.error
+    assert steps(events, region_adapter(broken))[-1] == ("failed", 2)
+    assert AdapterRegistry(tmp_path).versions(region_adapter(broken)) == [], "a failed job publishes nothing"
+    pool.shutdown()
+
+
+def test_a_job_whose_actor_is_killed_runs_again_on_a_fresh_one(
+    store: Path, fast_config: ExperimentConfig, local_ray: None, tmp_path: Path
+) -> None:
+    pool = trainer(store, fast_config, max_concurrent_jobs=1)
+    (actor,) = [pool._pool().get_nowait()]
+    pid = ray.get(actor.pid.remote())
+    pool._pool().put_nowait(actor)
+
+    async def kill_once_started(event: JobEvent) -> None:
+        if event.status == "started" and event.attempt == 1:
+            await asyncio.sleep(2.0)  # inside the job: loading the backbone or training
+            os.kill(pid, signal.SIGKILL)
+
+    _, setup_model = Artifacts.in_store(store).load_setup("sasrec", fast_config)
+    events: list[JobEvent] = []
+
+    async def record(event: JobEvent) -> None:
+        events.append(event)
+        await kill_once_started(event)
+
+    the_job = job(store, fast_config, tmp_path, "global", FALLBACK)
+    (outcome,) = asyncio.run(pool.run([the_job], setup_model, record))
+
+    assert outcome.result is not None and outcome.attempts == 2, outcome.error
+    retry = [e for e in events if e.status == "retrying"]
+    assert retry and retry[0].error is not None and "Actor" in retry[0].error
+    registry = AdapterRegistry(tmp_path)
+    assert registry.versions("global") == [UPDATE_SLICE]
+    assert registry.load_weights("global", UPDATE_SLICE)
+    pool.shutdown()
+
+
+async def _ignore(event: JobEvent) -> None:
+    return None

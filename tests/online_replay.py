@@ -1,0 +1,23 @@
+"""The stream's slice session replayed in-process over the synthetic timeline: a store with real artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from raie.config import ExperimentConfig
+from raie.online.artifacts import Artifacts
+from raie.online.session import SliceOutcome, SliceSession
+from raie.online.timeline import replay_timeline
+from raie.online.trainer import InProcessTrainer
+from raie.protocol.blocks import ProtocolData
+
+CPU = torch.device("cpu")
+EMBED_BATCH = 7
+"""Deliberately unlike the offline batch, as the stream's batches are."""
+
+
+def replay_session(data: ProtocolData, config: ExperimentConfig, root: Path) -> list[SliceOutcome]:
+    session = SliceSession(config, "sasrec", 0, 1, InProcessTrainer(CPU), Artifacts.in_store(root), CPU)
+    return [closed.outcome for closed in replay_timeline(data, session, EMBED_BATCH)]

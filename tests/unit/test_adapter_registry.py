@@ -1,0 +1,112 @@
+"""The adapter registry: versions, manifests, hash checks, and publishing that a kill -9 cannot tear."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from raie.adapters import AdapterManifest, AdapterRegistry, RegistryError
+from raie.adapters.registry import MANIFEST_FILE, STAGING_PREFIX, WEIGHTS_FILE
+
+pytestmark = pytest.mark.unit
+
+
+def manifest(adapter: str = "region_3", version: int = 2, parent: int | None = 1) -> AdapterManifest:
+    return AdapterManifest(
+        adapter=adapter,
+        region_id=3,
+        version=version,
+        slice=version,
+        parent_version=parent,
+        parent_adapter=None if parent is None else "global",
+        new_windows=40,
+        old_windows=10,
+        valid_windows=7,
+        metrics={"valid_recall10": 0.25},
+        sha256="",
+        created_at_ms=1,
+    )
+
+
+def weights(value: float, size: int = 8) -> dict[str, torch.Tensor]:
+    return {"lora_A.weight": torch.full((size, 4), value), "lora_B.weight": torch.full((4, size), -value)}
+
+
+def test_a_published_version_has_weights_a_manifest_and_its_hash(tmp_path: Path) -> None:
+    registry = AdapterRegistry(tmp_path)
+    published = registry.publish(manifest(), weights(1.5))
+
+    assert published.path == tmp_path / "region_3" / "2"
+    assert sorted(p.name for p in published.path.iterdir()) == [WEIGHTS_FILE, MANIFEST_FILE]
+    on_disk = json.loads((published.path / MANIFEST_FILE).read_text())
+    assert on_disk["parent_version"] == 1 and on_disk["slice"] == 2 and len(on_disk["sha256"]) == 64
+    assert registry.versions("region_3") == [2]
+    assert registry.get("region_3", 2).manifest == published.manifest
+    torch.testing.assert_close(registry.load_weights("region_3", 2)["lora_A.weight"], torch.full((8, 4), 1.5))
+    assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.bin")), "never pickles"
+
+
+def test_versions_are_listed_in_order_and_republishing_replaces_one(tmp_path: Path) -> None:
+    registry = AdapterRegistry(tmp_path)
+    for version in (10, 2, 1):
+        registry.publish(manifest(version=version), weights(float(version)))
+    registry.publish(manifest(version=2), weights(20.0))  # the same slice trained again after a crash
+
+    assert registry.versions("region_3") == [1, 2, 10]
+    torch.testing.assert_close(registry.load_weights("region_3", 2)["lora_A.weight"], torch.full((8, 4), 20.0))
+    assert not [p for p in (tmp_path / "region_3").iterdir() if p.name.startswith(STAGING_PREFIX)]
+
+
+def test_a_changed_file_is_refused_and_names_are_checked(tmp_path: Path) -> None:
+    registry = AdapterRegistry(tmp_path)
+    published = registry.publish(manifest(), weights(1.0))
+    with published.weights_path.open("r+b") as handle:
+        handle.seek(-1, os.SEEK_END)
+        handle.write(b"\x00")
+    with pytest.raises(RegistryError, match="does not match its manifest"):
+        registry.load_weights("region_3", 2)
+    with pytest.raises(RegistryError, match=r"no version 7 of adapter 'region_3'.*published: 2"):
+        registry.get("region_3", 7)
+    with pytest.raises(RegistryError, match="lower-case letters"):
+        registry.publish(manifest(adapter="../evil"), weights(1.0))
+
+
+WRITER = """
+import sys, torch
+from pathlib import Path
+from raie.adapters import AdapterManifest, AdapterRegistry
+registry = AdapterRegistry(Path(sys.argv[1]))
+version = 0
+print("ready", flush=True)
+while True:
+    version += 1
+    tensors = {f"t{i}": torch.full((256, 256), float(version)) for i in range(32)}  # 8 MiB per version
+    manifest = AdapterManifest("global", None, version, version, version - 1, "global", 1, 1, 1, {}, "", 0)
+    registry.publish(manifest, tensors)
+"""
+
+
+@pytest.mark.parametrize("delay_s", [0.3, 0.55, 0.8])
+def test_a_writer_killed_mid_publish_never_leaves_a_visible_half_version(tmp_path: Path, delay_s: float) -> None:
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE)
+    assert writer.stdout is not None and writer.stdout.readline().strip() == b"ready"
+    time.sleep(delay_s)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+
+    registry = AdapterRegistry(tmp_path)
+    versions = registry.versions("global")
+    assert versions, "the writer published nothing before the kill; give it longer"
+    for version in versions:  # every visible version is whole: its hash matches, every tensor is there
+        assert len(registry.load_weights("global", version)) == 32
+    leftovers = [p for p in (tmp_path / "global").iterdir() if p.name.startswith(STAGING_PREFIX)]
+    assert registry.clean_staging() == len(leftovers)
+    assert registry.versions("global") == versions
