@@ -46,6 +46,9 @@ class AdapterJobActor:
     def pid(self) -> int:
         return os.getpid()
 
+    def warm_up(self) -> None:
+        self._setup_model()
+
     def run(self, job: AdapterJob, fail: bool) -> AdapterJobResult:
         if fail:
             raise InjectedFailure(f"job {job.job_id} failed on purpose (--inject-failure {job.adapter})")

@@ -31,7 +31,8 @@ class RayPoolConfig:
     backoff_s: float = 1.0
     """Wait before the first retry; it doubles with each further retry."""
     inject_failures: dict[str, int] = field(default_factory=dict)
-    """Chaos testing: adapter name -> how many of its first attempts fail on purpose."""
+    """Chaos testing: adapter name (every slice) or job id ``<slice>/<adapter>`` -> how many
+    of its first attempts fail on purpose."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -51,18 +52,19 @@ class RayPoolConfig:
         """Seconds to wait before retry number ``retry`` (1-based)."""
         return float(self.backoff_s * 2 ** (retry - 1))
 
-    def injected(self, adapter: str, attempt: int) -> bool:
-        return attempt <= self.inject_failures.get(adapter, 0)
+    def injected(self, job_id: str, adapter: str, attempt: int) -> bool:
+        return attempt <= self.inject_failures.get(job_id, self.inject_failures.get(adapter, 0))
 
 
 def parse_injected_failures(specs: list[str]) -> dict[str, int]:
-    """``ADAPTER[:ATTEMPTS]`` options (attempts default 1) as a mapping, or a PoolConfigError naming the bad one."""
+    """``[SLICE/]ADAPTER[:ATTEMPTS]`` options (attempts default 1) as a mapping;
+    a PoolConfigError names a malformed one."""
     failures: dict[str, int] = {}
     for spec in specs:
         adapter, _, attempts = spec.partition(":")
         if not adapter or (attempts and not attempts.isdigit()):
             raise PoolConfigError(
-                f"--inject-failure {spec!r}: write ADAPTER or ADAPTER:ATTEMPTS, e.g. region_3:1 or global:5"
+                f"--inject-failure {spec!r}: write [SLICE/]ADAPTER[:ATTEMPTS], e.g. region_3, global:5 or 2/global:9"
             )
         failures[adapter] = int(attempts) if attempts else 1
     return failures

@@ -35,7 +35,6 @@ class RayTrainer:
     pool: RayPoolConfig
     source: SetupSource
     device: torch.device  # for the Set-up training, which stays in this process (one job per store)
-    _idle: asyncio.Queue[Any] | None = None
     _actors: list[Any] = field(default_factory=list)
 
     @classmethod
@@ -48,12 +47,19 @@ class RayTrainer:
     async def train_setup(self, job: SetupJob) -> SequentialRecommender:
         return await InProcessTrainer(self.device).train_setup(job)
 
+    def warm_up(self) -> None:
+        """Start the actors and have each load the Set-up backbone; jobs queue behind it on the actor."""
+        for actor in self._actors or self._start_actors():
+            actor.warm_up.remote()  # not awaited: a failure here shows again, and is reported, on the first job
+
     async def run(
         self, jobs: Sequence[AdapterJob], setup_model: SequentialRecommender, events: JobEvents
     ) -> list[JobOutcome]:
         """All jobs at once, at most ``max_concurrent_jobs`` running; ``setup_model`` is
-        not sent: each actor loads the Set-up backbone from the store."""
-        idle = self._pool()
+        not sent: each actor loads the Set-up backbone from the store. One run at a time."""
+        idle: asyncio.Queue[Any] = asyncio.Queue()  # per run: a queue belongs to one event loop
+        for actor in self._actors or self._start_actors():
+            idle.put_nowait(actor)
         for job in jobs:
             await events(job_event(job, "queued", 0))
         return list(await asyncio.gather(*[self._run_one(job, idle, events) for job in jobs]))
@@ -62,14 +68,9 @@ class RayTrainer:
         for actor in self._actors:
             ray.kill(actor)
         self._actors.clear()
-        self._idle = None
 
-    def _pool(self) -> asyncio.Queue[Any]:
-        if self._idle is None:
-            self._idle = asyncio.Queue()
-            for _ in range(self.pool.max_concurrent_jobs):
-                self._idle.put_nowait(self._new_actor())
-        return self._idle
+    def _start_actors(self) -> list[Any]:
+        return [self._new_actor() for _ in range(self.pool.max_concurrent_jobs)]
 
     def _new_actor(self) -> Any:
         options = {"num_cpus": self.pool.cpus_per_job, "num_gpus": self.pool.gpus_per_job}
@@ -89,7 +90,7 @@ class RayTrainer:
             await events(job_event(job, "started", attempt))
             try:
                 result: AdapterJobResult = await asyncio.wait_for(
-                    actor.run.remote(job, self.pool.injected(job.adapter, attempt)), self.pool.job_timeout_s
+                    actor.run.remote(job, self.pool.injected(job.job_id, job.adapter, attempt)), self.pool.job_timeout_s
                 )
             except TimeoutError:
                 error = f"TimeoutError: no result within {self.pool.job_timeout_s:g} s (--job-timeout-s)"

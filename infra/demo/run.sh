@@ -48,3 +48,13 @@ done
 stop_all
 trap - EXIT
 "$BIN/raie" metrics --store "$DEMO/store" --format table --sql "$(cat infra/demo/slices.sql)"
+echo
+"$BIN/raie" metrics --store "$DEMO/store" --format table --sql "$(cat infra/demo/adapters.sql)"
+# Adapters and tensors are safetensors + JSON only: a pickle here would be a defect.
+pickles=$(find "$DEMO/store" -type f \( -name '*.pkl' -o -name '*.pickle' -o -name '*.pt' -o -name '*.pth' -o -name '*.bin' \))
+if [[ -n "$pickles" ]]; then
+  echo "demo: pickle files in the store:" >&2
+  echo "$pickles" >&2
+  exit 1
+fi
+echo "demo: $(find "$DEMO/store/adapters" -name manifest.json | wc -l) adapter versions with manifests in $DEMO/store/adapters, no pickle files"

@@ -12,9 +12,18 @@ j AS (
   SELECT slice, count(*) AS train_jobs, round(avg(valid_recall), 4) AS mean_valid_recall10,
          round(sum(seconds), 1) AS train_seconds
   FROM train_jobs GROUP BY slice
+),
+a AS (SELECT slice, count(*) AS adapters_published FROM adapters GROUP BY slice),
+-- From the first job queued to the last one ending: the training part of the slice's freshness.
+l AS (
+  SELECT slice, count(DISTINCT job_id) FILTER (WHERE status = 'failed') AS failed_jobs,
+         round((max(at_ms) - min(at_ms)) / 1000, 1) AS jobs_span_s
+  FROM train_job_events GROUP BY slice
 )
 SELECT i.slice, interactions, regions,
        coalesce(updates, 0) AS updates, coalesce(expands, 0) AS expands, coalesce(adds, 0) AS adds,
-       coalesce(train_jobs, 0) AS train_jobs, mean_valid_recall10, train_seconds
+       coalesce(train_jobs, 0) AS train_jobs, mean_valid_recall10, train_seconds,
+       coalesce(adapters_published, 0) AS adapters_published, coalesce(failed_jobs, 0) AS failed_jobs, jobs_span_s
 FROM i LEFT JOIN r USING (slice) LEFT JOIN e USING (slice) LEFT JOIN j USING (slice)
+       LEFT JOIN a USING (slice) LEFT JOIN l USING (slice)
 ORDER BY i.slice

@@ -110,15 +110,20 @@ class Artifacts:
         directory = self.slice_dir(closed - 1)
         arrays = safetensors.numpy.load_file(str(directory / "history.safetensors"))
         history = Windows(arrays["user"], arrays["context"], arrays["target"], arrays["ts"])
-        state = json.loads((self.root / STATE_FILE).read_text())
         return SessionState(
             closed_slices=closed,
             vocabulary=vocabulary,
             setup_model=setup_model,
             bank=RegionBank.load(directory / "regions"),
             history=history,
-            live={str(name): int(version) for name, version in state.get("live", {}).items()},
+            live=self.load_live(),
         )
+
+    def load_live(self) -> dict[str, int]:
+        """The committed adapter versions: adapter name -> registry version."""
+        path = self.root / STATE_FILE
+        state = json.loads(path.read_text()) if path.is_file() else {}
+        return {str(name): int(version) for name, version in state.get("live", {}).items()}
 
     def load_setup(self, backbone: str, config: ExperimentConfig) -> tuple[ItemVocabulary, SequentialRecommender]:
         """The item vocabulary and the frozen Set-up backbone (eval mode, no gradients)."""

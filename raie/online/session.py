@@ -95,6 +95,8 @@ class SliceSession:
     ) -> SliceSession:
         """A session continuing after the last slice the artifacts recorded as closed."""
         state = artifacts.load(backbone, config)
+        if state is not None:
+            trainer.warm_up()
         return cls(config, backbone, seed, partitions, trainer, artifacts, device, state)
 
     @property
@@ -142,6 +144,8 @@ class SliceSession:
             raise ValueError(f"slice {outcome.slice} cannot commit before slice {self.closed_slices}")
         await asyncio.to_thread(self.artifacts.commit, outcome.state)
         self.state = outcome.state
+        if outcome.slice == 0:
+            self.trainer.warm_up()  # the Set-up backbone is now on disk for the trainer's workers
 
     async def _set_up(
         self, candidates: list[Candidate], roles: dict[str, list[Candidate]], catalogue: pa.Table | None

@@ -76,6 +76,11 @@ def describe(error: BaseException) -> str:
 class AdapterTrainer(Protocol):
     async def train_setup(self, job: SetupJob) -> SequentialRecommender: ...
 
+    def warm_up(self) -> None:
+        """Get ready for jobs (start workers, load the Set-up backbone) without waiting:
+        called once the Set-up backbone exists, so the first slice's jobs do not pay for it."""
+        ...
+
     async def run(
         self, jobs: Sequence[AdapterJob], setup_model: SequentialRecommender, events: JobEvents
     ) -> list[JobOutcome]:
@@ -94,6 +99,9 @@ class InProcessTrainer:
     async def train_setup(self, job: SetupJob) -> SequentialRecommender:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self._setup, job)
+
+    def warm_up(self) -> None:
+        """Nothing to start: jobs run on the Set-up model the session already holds."""
 
     def _setup(self, job: SetupJob) -> SequentialRecommender:
         return train_setup_on(job.backbone, job.config, job.catalog, job.train, job.valid, job.seed, self.device)

@@ -10,7 +10,7 @@ from raie.cli.common import resolve_config
 from raie.data.dataset import dataset_names
 from streams.connect import DEFAULT_BOOTSTRAP
 from streams.settings import WorkerSettings
-from workers.pool_config import RayPoolConfig, parse_injected_failures
+from workers.pool_config import PoolConfigError, RayPoolConfig, parse_injected_failures
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -73,13 +73,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--inject-failure",
         action="append",
         default=[],
-        metavar="ADAPTER[:ATTEMPTS]",
-        help="make the first ATTEMPTS (default 1) attempts of ADAPTER's jobs fail, to see retries and reports",
+        metavar="[SLICE/]ADAPTER[:ATTEMPTS]",
+        help="make the first ATTEMPTS (default 1) attempts of ADAPTER's jobs (in SLICE only, if given) fail, "
+        "to see retries and failure reports",
     )
     worker.set_defaults(handler=worker_command)
 
 
 def pool_config(args: argparse.Namespace) -> RayPoolConfig:
+    if args.inject_failure and args.trainer != "ray":
+        raise PoolConfigError("--inject-failure acts on the Ray pool's jobs: drop it or use --trainer ray")
     return RayPoolConfig(
         address=args.ray_address,
         num_cpus=args.ray_cpus,

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from raie.online.artifacts import ARTIFACTS_DIR
+from raie.online.artifacts import ARTIFACTS_DIR, Artifacts
 from raie.regions.bank import RegionBank
 from raie.store import Store
 from streams.worker_process import WorkerProcess, raie_command, unbuffered_env
+from tests.integration.broker import FRESH
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class StreamResult:
     """Per slice: samples per (region_id, op)."""
     bank: RegionBank
     """The bank after the last closed slice, from the artifacts a restart resumes from."""
+    adapters: dict[tuple[str, int], str]
+    """(adapter, version) -> sha256, from the store's ``adapters`` table."""
+    live: dict[str, int]
+    """The adapter versions that serve after the last closed slice."""
+    job_steps: list[tuple[str, str, int]]
+    """(job_id, status, attempt) from ``train_job_events``, in time order."""
 
 
 @dataclass
@@ -40,9 +47,11 @@ class StreamRun:
     data_dir: Path
     config_path: Path
     root: Path
+    worker_options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        options = ("--dataset", self.dataset, "--config", str(self.config_path), "--app-id", "test-stream")
+        options: tuple[str, ...] = ("--dataset", self.dataset, "--config", str(self.config_path))
+        options += ("--app-id", "test-stream", *self.worker_options)
         self.worker = WorkerProcess(self.bootstrap, self.root / "store", self.root, options)
 
     def replay(self, speed: float | None = None) -> subprocess.Popen[bytes]:
@@ -68,6 +77,10 @@ class StreamRun:
                 "SELECT slice, region_id, count, centre FROM regions WHERE stage = 'after' ORDER BY slice, region_id"
             ).to_pylist()
             edit_rows = store.query("SELECT slice, region_id, op, count FROM edits").to_pylist()
+            adapter_rows = store.query("SELECT adapter, version, sha256 FROM adapters").to_pylist()
+            step_rows = store.query(
+                "SELECT job_id, status, attempt FROM train_job_events ORDER BY at_ms, attempt"
+            ).to_pylist()
         regions: dict[int, list[tuple[int, int, np.ndarray]]] = {}
         for r in region_rows:
             regions.setdefault(r["slice"], []).append((r["region_id"], r["count"], np.asarray(r["centre"])))
@@ -76,4 +89,54 @@ class StreamRun:
             edits.setdefault(r["slice"], {})[(r["region_id"], r["op"])] = r["count"]
         last = self.worker.closed_slices() - 1
         bank = RegionBank.load(self.worker.store / ARTIFACTS_DIR / f"slice={last}" / "regions")
-        return StreamResult([tuple(row.values()) for row in interactions], regions, edits, bank)
+        return StreamResult(
+            [tuple(row.values()) for row in interactions],
+            regions,
+            edits,
+            bank,
+            {(r["adapter"], r["version"]): r["sha256"] for r in adapter_rows},
+            Artifacts.in_store(self.worker.store).load_live(),
+            [(r["job_id"], r["status"], r["attempt"]) for r in step_rows],
+        )
+
+
+SLICES = 3
+"""The protocol's S, F and T: the synthetic preset's cutoffs 0.5, 0.8."""
+CLOSE_WITHIN_S = 600.0
+"""Set-up training plus two RAIE updates at the fast config take well under a minute."""
+
+
+def run_stream(
+    root: Path,
+    data_dir: Path,
+    config_path: Path,
+    *,
+    kill: bool,
+    speed: float | None = None,
+    worker_options: tuple[str, ...] = (),
+) -> StreamResult:
+    """A Yelp-layout replay through ``raie worker`` on a fresh broker: each run's messages are its own."""
+    with FRESH.running_empty() as bootstrap:
+        run = StreamRun(bootstrap, "yelp", data_dir, config_path, root, worker_options)
+        worker = run.worker
+        worker.start()
+        replay = run.replay(speed)
+        try:
+            if kill:
+                # Once while slice 0 streams in, once after its Set-up closed: tables,
+                # offsets, store chunks and artifacts are each caught half-way.
+                worker.wait_for(lambda: run.stored_interactions() > 0, CLOSE_WITHIN_S, "stored interactions")
+                assert replay.poll() is None, "the replay ended before the kill; slow it down"
+                worker.kill()
+                worker.start()
+                worker.wait_for_slices(1, CLOSE_WITHIN_S)
+                worker.kill()
+                worker.start()
+            worker.wait_for_slices(SLICES, CLOSE_WITHIN_S)
+            assert replay.wait(timeout=CLOSE_WITHIN_S) == 0, (root / "replay.log").read_text()
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+            code = worker.stop()
+        assert code == 0, f"the worker did not stop cleanly on SIGTERM{worker.tail()}"
+        return run.result()

@@ -153,9 +153,9 @@ def test_a_job_whose_actor_is_killed_runs_again_on_a_fresh_one(
     store: Path, fast_config: ExperimentConfig, local_ray: None, tmp_path: Path
 ) -> None:
     pool = trainer(store, fast_config, max_concurrent_jobs=1)
-    (actor,) = [pool._pool().get_nowait()]
+    pool.warm_up()
+    (actor,) = pool._actors  # the test reaches the actor to kill its process
     pid = ray.get(actor.pid.remote())
-    pool._pool().put_nowait(actor)
 
     async def kill_once_started(event: JobEvent) -> None:
         if event.status == "started" and event.attempt == 1:

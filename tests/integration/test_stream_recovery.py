@@ -17,45 +17,13 @@ from raie.experiment import train_setup_model
 from raie.protocol.blocks import ProtocolData
 from raie.recording import MemoryRecorder
 from raie.strategies import StrategyContext, build_strategy
-from tests.integration.broker import FRESH
-from tests.integration.stream_run import StreamResult, StreamRun
+from tests.integration.stream_run import StreamResult, run_stream
 
 pytestmark = pytest.mark.integration
 
-SLICES = 3
-"""The protocol's S, F and T: the synthetic preset's cutoffs 0.5, 0.8."""
-CLOSE_WITHIN_S = 600.0
-"""Set-up training plus two RAIE updates at the fast config take well under a minute."""
 REPLAY_SECONDS = 30.0
 """The crash run replays paced to about this long, so the worker dies in the middle of it."""
 CENTRE_TOLERANCE = 1e-5
-
-
-def _run(root: Path, data_dir: Path, config_path: Path, *, kill: bool, speed: float | None = None) -> StreamResult:
-    with FRESH.running_empty() as bootstrap:
-        run = StreamRun(bootstrap, "yelp", data_dir, config_path, root)
-        worker = run.worker
-        worker.start()
-        replay = run.replay(speed)
-        try:
-            if kill:
-                # Once while slice 0 streams in, once after its Set-up closed: tables,
-                # offsets, store chunks and artifacts are each caught half-way.
-                worker.wait_for(lambda: run.stored_interactions() > 0, CLOSE_WITHIN_S, "stored interactions")
-                assert replay.poll() is None, "the replay ended before the kill; slow it down"
-                worker.kill()
-                worker.start()
-                worker.wait_for_slices(1, CLOSE_WITHIN_S)
-                worker.kill()
-                worker.start()
-            worker.wait_for_slices(SLICES, CLOSE_WITHIN_S)
-            assert replay.wait(timeout=CLOSE_WITHIN_S) == 0, (root / "replay.log").read_text()
-        finally:
-            if replay.poll() is None:
-                replay.kill()
-            code = worker.stop()
-        assert code == 0, f"the worker did not stop cleanly on SIGTERM{worker.tail()}"
-        return run.result()
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +33,7 @@ def config_path(fast_config: ExperimentConfig, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def undisturbed(synthetic_yelp_dir: Path, config_path: Path, tmp_path_factory: pytest.TempPathFactory) -> StreamResult:
-    return _run(tmp_path_factory.mktemp("undisturbed"), synthetic_yelp_dir, config_path, kill=False)
+    return run_stream(tmp_path_factory.mktemp("undisturbed"), synthetic_yelp_dir, config_path, kill=False)
 
 
 def test_the_stream_builds_the_offline_bank(
@@ -92,7 +60,7 @@ def test_a_killed_worker_resumes_to_the_same_store_and_bank(
 ) -> None:
     ts = synthetic_data.positives.ts
     speed = float(ts.max() - ts.min()) / REPLAY_SECONDS  # event-time seconds per wall second
-    crashed = _run(tmp_path, synthetic_yelp_dir, config_path, kill=True, speed=speed)
+    crashed = run_stream(tmp_path, synthetic_yelp_dir, config_path, kill=True, speed=speed)
 
     assert crashed.interactions == undisturbed.interactions
     assert crashed.edits == undisturbed.edits
@@ -104,3 +72,6 @@ def test_a_killed_worker_resumes_to_the_same_store_and_bank(
     np.testing.assert_array_equal(crashed.bank.ids, undisturbed.bank.ids)
     np.testing.assert_array_equal(crashed.bank.count, undisturbed.bank.count)
     np.testing.assert_allclose(crashed.bank.centres, undisturbed.bank.centres, atol=CENTRE_TOLERANCE)
+    # The same adapter versions were published and serve (a slice re-closed after a kill republishes its versions).
+    assert crashed.adapters.keys() == undisturbed.adapters.keys()
+    assert crashed.live == undisturbed.live

@@ -1,0 +1,38 @@
+"""Adapter jobs from the stream: a forced failure is retried, reported, and leaves the previous version live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from raie.adapters import AdapterRegistry
+from raie.config import ExperimentConfig, save_config
+from tests.integration.stream_run import run_stream
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_job_that_keeps_failing_leaves_its_previous_version_live(
+    synthetic_yelp_dir: Path, fast_config: ExperimentConfig, tmp_path: Path
+) -> None:
+    config_path = save_config(fast_config, tmp_path / "fast.yaml")
+    # Slice 2's global job fails both attempts; slice 1's region_1 job fails once, then succeeds.
+    options = ("--inject-failure", "2/global:9", "--inject-failure", "1/region_1:1", "--job-retries", "1")
+    result = run_stream(tmp_path, synthetic_yelp_dir, config_path, kill=False, worker_options=options)
+
+    global_steps = [(status, attempt) for job, status, attempt in result.job_steps if job == "2/global"]
+    assert global_steps == [("queued", 0), ("started", 1), ("retrying", 1), ("started", 2), ("failed", 2)]
+    assert result.live["global"] == 1, "slice 1's global adapter still serves"
+    assert ("global", 2) not in result.adapters and ("global", 1) in result.adapters
+    registry = AdapterRegistry(tmp_path / "store" / "adapters")
+    assert registry.versions("global") == [1], "the failed job published nothing"
+
+    region_steps = [(status, attempt) for job, status, attempt in result.job_steps if job == "1/region_1"]
+    assert region_steps == [("queued", 0), ("started", 1), ("retrying", 1), ("started", 2), ("finished", 2)]
+    # Slice 2's region jobs started from the global version that was live: 1.
+    assert registry.get("region_1", 2).manifest.parent_adapter == "global"
+    assert registry.get("region_1", 2).manifest.parent_version == 1
+    for (adapter, version), sha256 in result.adapters.items():  # everything published is whole and verified
+        assert registry.get(adapter, version).manifest.sha256 == sha256
+        assert registry.load_weights(adapter, version)
