@@ -14,7 +14,6 @@ from raie.backbones import build_backbone
 from raie.backbones.lora import with_lora
 from raie.config import ExperimentConfig
 from raie.data.catalog import Catalog
-from workers.pool_config import PoolConfigError, RayPoolConfig, parse_injected_failures
 
 pytestmark = pytest.mark.unit
 
@@ -58,14 +57,3 @@ def test_a_new_version_is_swapped_in_place_and_a_corrupt_one_is_refused(
     with pytest.raises(RegistryError, match="does not match its manifest"):
         live.swap({"global": 3})
     assert loaded(live, "global") == {0.75} and live.versions["global"] == 2, "the previous version still serves"
-
-
-def test_pool_settings_that_cannot_work_name_the_setting_and_the_fix() -> None:
-    with pytest.raises(PoolConfigError, match=r"gpus_per_job = -1.*--job-gpus"):
-        RayPoolConfig(gpus_per_job=-1)
-    with pytest.raises(PoolConfigError, match=r"max_concurrent_jobs = 0.*--train-concurrency"):
-        RayPoolConfig(max_concurrent_jobs=0)
-    assert RayPoolConfig(backoff_s=0.5).backoff(3) == 2.0
-    assert parse_injected_failures(["region_3", "global:4"]) == {"region_3": 1, "global": 4}
-    with pytest.raises(PoolConfigError, match="ADAPTER:ATTEMPTS"):
-        parse_injected_failures(["global:x"])
