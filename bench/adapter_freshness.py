@@ -3,8 +3,8 @@
 SASRec on ml-latest-small on this machine's CPU. The bundled timeline goes
 through the stream's slice session in this process (no broker: Kafka is not
 on the path from a closed slice to a published adapter), once with the Ray
-pool and once with the in-process trainer, on the same slices (each run
-trains its Set-up backbone with the same seed).
+pool and once with the in-process trainer, which resumes from the Ray run's
+Set-up: both train the same jobs on the same slices.
 
 Prints, per trainer: the freshness of each update slice (close -> committed,
 adapters live), the jobs and their wall time, the per-job overhead (a job's
@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import ray
@@ -31,7 +34,7 @@ import torch
 from raie.cli.common import resolve_config
 from raie.config import ExperimentConfig, TrainConfig
 from raie.data.dataset import load_dataset
-from raie.online.artifacts import Artifacts
+from raie.online.artifacts import ARTIFACTS_DIR, STATE_FILE, Artifacts
 from raie.online.session import SliceSession
 from raie.online.timeline import ClosedSlice, replay_timeline
 from raie.online.trainer import AdapterTrainer, InProcessTrainer, JobEvent
@@ -62,19 +65,27 @@ def main() -> int:
         started = time.perf_counter()
         ray_trainer = RayTrainer.start(pool, Artifacts.in_store(root / "ray"), "sasrec", config, CPU)
         print(f"ray.init (local, {args.concurrency} actors): {time.perf_counter() - started:.1f} s")
-        ray_events: list[JobEvent] = []
+        ray_events: list[TimedEvent] = []
         ray_slices = _run(data, config, root / "ray", ray_trainer, ray_events)
         rss = _ray_rss_mb()
         ray_trainer.shutdown()
         ray.shutdown()
 
-        local_events: list[JobEvent] = []
+        # The in-process run resumes from the Ray run's Set-up: the same backbone, bank and jobs.
+        _copy_setup(root / "ray", root / "in-process")
+        local_events: list[TimedEvent] = []
         local_slices = _run(data, config, root / "in-process", InProcessTrainer(CPU), local_events)
 
-    for name, slices, events in (("ray", ray_slices, ray_events), ("in-process", local_slices, local_events)):
+    for name, slices, events in (("ray", ray_slices[1:], ray_events), ("in-process", local_slices, local_events)):
         _report(name, slices, events)
     print(f"ray processes RSS after the run: {rss[0]:.0f} MB in {rss[1]} processes")
     return 0
+
+
+@dataclass(frozen=True)
+class TimedEvent:
+    event: JobEvent
+    at_s: float  # perf_counter when it was reported: durations immune to wall-clock steps
 
 
 def _bench_config() -> ExperimentConfig:
@@ -84,35 +95,51 @@ def _bench_config() -> ExperimentConfig:
     return dataclasses.replace(config, setup_train=TrainConfig(1, setup.batch_size, setup.lr, patience=1))
 
 
+def _copy_setup(source: Path, target: Path) -> None:
+    """A store whose only closed slice is ``source``'s Set-up (slice 0)."""
+    for part in ("setup", "slice=0"):
+        shutil.copytree(source / ARTIFACTS_DIR / part, target / ARTIFACTS_DIR / part)
+    (target / ARTIFACTS_DIR / STATE_FILE).write_text(json.dumps({"closed_slices": 1, "live": {}}))
+
+
 def _run(
-    data: ProtocolData, config: ExperimentConfig, root: Path, trainer: AdapterTrainer, events: list[JobEvent]
+    data: ProtocolData, config: ExperimentConfig, root: Path, trainer: AdapterTrainer, events: list[TimedEvent]
 ) -> list[ClosedSlice]:
-    session = SliceSession(config, "sasrec", 0, 1, trainer, Artifacts.in_store(root), CPU)
+    session = SliceSession.resume(config, "sasrec", 0, 1, trainer, Artifacts.in_store(root), CPU)
 
     async def record(event: JobEvent) -> None:
-        events.append(event)
+        events.append(TimedEvent(event, time.perf_counter()))
 
     session.on_job_event = record
     return replay_timeline(data, session, EMBED_BATCH)
 
 
-def _report(name: str, slices: list[ClosedSlice], events: list[JobEvent]) -> None:
+def _report(name: str, slices: list[ClosedSlice], events: list[TimedEvent]) -> None:
     print(f"\n== {name}")
-    print("slice  jobs  freshness_s  (close -> every retrained adapter live)")
-    for closed in slices[1:]:
+    print("slice  jobs  freshness_s  global_job_s  region_jobs_s  (freshness: close -> every retrained adapter live)")
+    for closed in slices:
         jobs = len(closed.outcome.rows.get("train_jobs", []))
-        print(f"{closed.outcome.slice:>5}  {jobs:>4}  {closed.live_after_s:>11.1f}")
-    print(f"{name} freshness: mean {statistics.mean(c.live_after_s for c in slices[1:]):.1f} s per update slice")
-    started = {(e.job.job_id, e.attempt): e.at_ms for e in events if e.status == "started"}
+        mine = [e for e in events if e.event.job.slice == closed.outcome.slice and e.event.status != "queued"]
+        global_s = _span_s([e for e in mine if e.event.job.is_global])
+        regions_s = _span_s([e for e in mine if not e.event.job.is_global])
+        row = f"{closed.outcome.slice:>5}  {jobs:>4}  {closed.live_after_s:>11.1f}"
+        print(f"{row}  {global_s:>12.1f}  {regions_s:>13.1f}")
+    print(f"{name} freshness: mean {statistics.mean(c.live_after_s for c in slices):.1f} s per update slice")
+    started = {(e.event.job.job_id, e.event.attempt): e.at_s for e in events if e.event.status == "started"}
     overheads = []
     for e in events:
-        if e.status == "finished" and e.result is not None:
-            wall = (e.at_ms - started[(e.job.job_id, e.attempt)]) / 1000
-            overheads.append(wall - e.result.training.seconds)
+        if e.event.status == "finished" and e.event.result is not None:
+            wall = e.at_s - started[(e.event.job.job_id, e.event.attempt)]
+            overheads.append(wall - e.event.result.training.seconds)
     print(
         f"{name} per-job overhead (wall - training): median {statistics.median(overheads):.2f} s, "
         f"max {max(overheads):.2f} s over {len(overheads)} jobs"
     )
+
+
+def _span_s(events: list[TimedEvent]) -> float:
+    """From the first event to the last, in seconds (0 without events)."""
+    return max(e.at_s for e in events) - min(e.at_s for e in events) if events else 0.0
 
 
 def _ray_rss_mb() -> tuple[float, int]:

@@ -49,9 +49,10 @@ class AdapterJobActor:
     def warm_up(self) -> None:
         self._setup_model()
 
-    def run(self, job: AdapterJob, fail: bool) -> AdapterJobResult:
+    def run(self, job: AdapterJob, fail: bool, threads: int) -> AdapterJobResult:
         if fail:
             raise InjectedFailure(f"job {job.job_id} failed on purpose (--inject-failure {job.adapter})")
+        torch.set_num_threads(threads)
         return run_adapter_job(job, self._setup_model(), self.device)
 
     def _setup_model(self) -> SequentialRecommender:

@@ -16,8 +16,10 @@ LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 """Jobs exchange paths and small results, not tensors: Ray's default (30 % of RAM) would only cost shared memory."""
 
 
-def connect(config: RayPoolConfig) -> None:
-    """Start or join Ray once per process; a GPU request the cluster cannot meet fails here, not as a hung job."""
+def connect(config: RayPoolConfig) -> dict[str, float]:
+    """Start or join Ray once per process; the cluster's resources.
+
+    A GPU or CPU request the cluster cannot meet fails here, not as a job that never starts."""
     if not ray.is_initialized():
         if config.address is None:
             # Without these Ray binds every interface and advertises the host's address (DESIGN.md section 6).
@@ -43,3 +45,4 @@ def connect(config: RayPoolConfig) -> None:
             f"cpus_per_job = {config.cpus_per_job} but the Ray cluster has {resources.get('CPU', 0.0):g} CPUs: "
             "lower --job-cpus or raise --ray-cpus"
         )
+    return resources

@@ -35,14 +35,15 @@ class RayTrainer:
     pool: RayPoolConfig
     source: SetupSource
     device: torch.device  # for the Set-up training, which stays in this process (one job per store)
+    cluster_cpus: float
     _actors: list[Any] = field(default_factory=list)
 
     @classmethod
     def start(
         cls, pool: RayPoolConfig, artifacts: Artifacts, backbone: str, config: ExperimentConfig, device: torch.device
     ) -> RayTrainer:
-        connect(pool)
-        return cls(pool, SetupSource(artifacts, backbone, config), device)
+        resources = connect(pool)
+        return cls(pool, SetupSource(artifacts, backbone, config), device, resources.get("CPU", 1.0))
 
     async def train_setup(self, job: SetupJob) -> SequentialRecommender:
         return await InProcessTrainer(self.device).train_setup(job)
@@ -62,7 +63,17 @@ class RayTrainer:
             idle.put_nowait(actor)
         for job in jobs:
             await events(job_event(job, "queued", 0))
-        return list(await asyncio.gather(*[self._run_one(job, idle, events) for job in jobs]))
+        threads = self._threads_per_job(len(jobs))
+        return list(await asyncio.gather(*[self._run_one(job, idle, events, threads) for job in jobs]))
+
+    def _threads_per_job(self, jobs: int) -> int:
+        """Torch threads per job. Ray gives each actor ``cpus_per_job`` threads; on the local
+        Ray a run with fewer jobs than actors (the global adapter's, alone) would leave cores
+        idle, so there the running jobs share all of the machine's CPUs."""
+        if self.pool.address is not None or jobs == 0:
+            return max(1, int(self.pool.cpus_per_job))
+        running = min(jobs, self.pool.max_concurrent_jobs)
+        return max(1, int(self.cluster_cpus // running))
 
     def shutdown(self) -> None:
         for actor in self._actors:
@@ -83,24 +94,24 @@ class RayTrainer:
         self._actors.remove(actor)
         return self._new_actor()
 
-    async def _run_one(self, job: AdapterJob, idle: asyncio.Queue[Any], events: JobEvents) -> JobOutcome:
+    async def _run_one(self, job: AdapterJob, idle: asyncio.Queue[Any], events: JobEvents, threads: int) -> JobOutcome:
         attempts = self.pool.max_retries + 1
         for attempt in range(1, attempts + 1):
             actor = await idle.get()
             await events(job_event(job, "started", attempt))
             try:
-                result: AdapterJobResult = await asyncio.wait_for(
-                    actor.run.remote(job, self.pool.injected(job.job_id, job.adapter, attempt)), self.pool.job_timeout_s
-                )
+                fail = self.pool.injected(job.job_id, job.adapter, attempt)
+                ref = actor.run.remote(job, fail, threads)
+                result: AdapterJobResult = await asyncio.wait_for(ref, self.pool.job_timeout_s)
             except TimeoutError:
                 error = f"TimeoutError: no result within {self.pool.job_timeout_s:g} s (--job-timeout-s)"
                 idle.put_nowait(self._replace(actor))
-            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as crash:
-                error = describe(crash)
-                idle.put_nowait(self._replace(actor))
-            except ray.exceptions.RayTaskError as failure:
+            except ray.exceptions.RayTaskError as failure:  # the job raised: the actor itself is fine
                 error = describe(failure.cause) if failure.cause is not None else describe(failure)
                 idle.put_nowait(actor)
+            except ray.exceptions.RayError as crash:  # the actor died, or Ray lost the job: a fresh actor
+                error = describe(crash)
+                idle.put_nowait(self._replace(actor))
             else:
                 idle.put_nowait(actor)
                 await events(job_event(job, "finished", attempt, result=result))

@@ -91,7 +91,7 @@ async def train_slice(
     async def run(jobs: list[AdapterJob]) -> None:
         outcomes = await trainer.run(jobs, setup_model, record) if jobs else []
         training.outcomes += outcomes
-        training.live |= {o.job.adapter: o.job.slice for o in outcomes if o.result is not None}
+        training.live |= {o.job.adapter: o.result.published.manifest.version for o in outcomes if o.result is not None}
 
     await run([plan.global_job()])
     await run(plan.region_jobs(training.live.get(GLOBAL_ADAPTER)))
