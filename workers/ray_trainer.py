@@ -36,6 +36,7 @@ class RayTrainer:
     source: SetupSource
     device: torch.device  # for the Set-up training, which stays in this process (one job per store)
     cluster_cpus: float
+    cluster_gpus: float
     _actors: list[Any] = field(default_factory=list)
 
     @classmethod
@@ -43,7 +44,8 @@ class RayTrainer:
         cls, pool: RayPoolConfig, artifacts: Artifacts, backbone: str, config: ExperimentConfig, device: torch.device
     ) -> RayTrainer:
         resources = connect(pool)
-        return cls(pool, SetupSource(artifacts, backbone, config), device, resources.get("CPU", 1.0))
+        source = SetupSource(artifacts, backbone, config)
+        return cls(pool, source, device, resources.get("CPU", 1.0), resources.get("GPU", 0.0))
 
     async def train_setup(self, job: SetupJob) -> SequentialRecommender:
         return await InProcessTrainer(self.device).train_setup(job)

@@ -98,6 +98,9 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
     """Train and publish one adapter; ``setup_model`` is not modified (LoRA wraps a copy)."""
     data = JobInput.load(job.input_path)
     registry = AdapterRegistry(job.registry_root)
+    # peft draws a fresh adapter's A matrix from torch's global generator: seed it, so that a
+    # job re-run (a retry, a slice re-closed after a crash) rebuilds the same version.
+    torch.manual_seed(job.seed)
     model = with_lora(setup_model, job.config.lora, adapter=job.adapter).to(device)
     if job.start is not None:
         set_peft_model_state_dict(model, registry.load_weights(*job.start), adapter_name=job.adapter)

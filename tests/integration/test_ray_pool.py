@@ -22,7 +22,7 @@ from raie.protocol.blocks import ProtocolData
 from raie.regions.router import FALLBACK
 from raie.strategies.routed import region_adapter
 from tests.online_replay import CPU, replay_session
-from workers.pool_config import RayPoolConfig
+from workers.pool_config import PoolConfigError, RayPoolConfig
 from workers.ray_trainer import RayTrainer
 
 pytestmark = pytest.mark.integration
@@ -183,3 +183,13 @@ def test_a_job_whose_actor_is_killed_runs_again_on_a_fresh_one(
 
 async def _ignore(event: JobEvent) -> None:
     return None
+
+
+def test_a_gpu_request_the_cluster_cannot_meet_fails_at_start_with_the_fix(
+    store: Path, fast_config: ExperimentConfig, local_ray: None
+) -> None:
+    pool = trainer(store, fast_config)  # joins the local Ray
+    too_many = pool.cluster_gpus + 0.5
+    with pytest.raises(PoolConfigError, match=r"gpus_per_job = .* GPUs: use --job-gpus 0 on CPU"):
+        trainer(store, fast_config, gpus_per_job=too_many)
+    pool.shutdown()
