@@ -177,7 +177,7 @@ class SliceSession:
     ) -> tuple[SessionState, dict[str, list[Row]]]:
         assert self.state is not None
         state, length = self.state, self.config.protocol.context_len
-        plan, bank, before = await asyncio.to_thread(self._edit, slice_index, roles)
+        plan, bank = await asyncio.to_thread(self._edit, slice_index, roles)
         training = await train_slice(self.trainer, plan, state.setup_model, self.on_job_event)
         after = replace(
             state,
@@ -188,14 +188,14 @@ class SliceSession:
         )
         await asyncio.to_thread(self.artifacts.write_slice, slice_index, after)
         return after, {
-            "regions": region_rows(before, bank, slice_index),
+            "regions": region_rows(state.bank, bank, slice_index),
             "edits": edit_rows(plan.edits),
             **training.rows(),
         }
 
-    def _edit(self, slice_index: int, roles: dict[str, list[Candidate]]) -> tuple[SlicePlan, RegionBank, RegionBank]:
+    def _edit(self, slice_index: int, roles: dict[str, list[Candidate]]) -> tuple[SlicePlan, RegionBank]:
         """Edit a copy of the bank with the slice's training windows in time order, and write
-        the jobs' input; the training plan, the bank after the edits, and the bank before them."""
+        the jobs' input; the training plan and the bank after the edits."""
         assert self.state is not None
         state, cfg, length = self.state, self.config.regions, self.config.protocol.context_len
         new = role_windows(in_time_order(roles["train"]), state.vocabulary, length)
@@ -220,7 +220,7 @@ class SliceSession:
         plan = SlicePlan(
             slice_index, self.config, self.seed, input_path, data, edits, self.artifacts.registry.root, state.live
         )
-        return plan, bank, state.bank
+        return plan, bank
 
     def _representations(self, carried: np.ndarray | None, windows: Windows, router: Router) -> np.ndarray:
         """The representations the ingress computed, or computed here when a window arrived without one."""
