@@ -108,8 +108,7 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
 
     def on_closed(outcome: SliceOutcome) -> None:
         closed.append(outcome)
-        assert session.state is not None
-        serving.use(session.state)  # this process's ingress: the editor's state, not a reload
+        serving.state = session.state  # this process's ingress: the editor's state, not a reload
 
     ingress = Ingress(settings, serving, users, seen, clocks, send_window, send_dead_letter)
     sink = InteractionSink(settings, store, store_lock, sink_clocks)

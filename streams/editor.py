@@ -74,7 +74,8 @@ class RegionEditorAgent:
         await self._send_all(self._audit_messages(outcome))  # at least once: a re-close sends them again
         # Commit only once the rows are stored: a crash before this re-closes the slice.
         await self.session.commit(outcome)
-        await self._send_all([("adapters", m.to_bytes()) for m in self._published(outcome)])
+        published = await asyncio.to_thread(self._published, outcome)  # hashes the slice's files: off the loop
+        await self._send_all([("adapters", m.to_bytes()) for m in published])
         self.on_closed(outcome)
         for event in self.held.pop(slice_index, []):
             await stream.ack(event)
@@ -120,7 +121,6 @@ class RegionEditorAgent:
         """A job's lifecycle step on ``train-jobs``, as it happens (the store gets them at slice close)."""
         job, result = event.job, event.result
         training = None if result is None else result.training
-        recall = None if training is None else training.report.best_valid_recall
         message = TrainJob(
             job.job_id,
             job.slice,
@@ -133,7 +133,7 @@ class RegionEditorAgent:
             version=None if result is None else result.published.manifest.version,
             new_windows=None if training is None else training.new_windows,
             old_windows=None if training is None else training.old_windows,
-            valid_recall=None if recall is None or np.isnan(recall) else recall,
+            valid_recall=None if training is None else training.valid_recall,
             seconds=None if training is None else training.seconds,
         )
         await self._send_all([("train-jobs", message.to_bytes())])

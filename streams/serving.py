@@ -36,11 +36,7 @@ class ServingState:
             return
         loaded = self.artifacts.load(self.backbone, self.config)
         if loaded is not None:
-            self.use(loaded)
-
-    def use(self, state: SessionState) -> None:
-        """Serve ``state``: its bank now, its adapter versions when :meth:`recommender` is next asked for."""
-        self.state = state
+            self.state = loaded
 
     def recommender(self) -> RoutedRecommender:
         """Routed inference with the live adapters, swapped in place to the state's versions."""

@@ -89,7 +89,6 @@ class AdapterJob:
 
 @dataclass(frozen=True)
 class AdapterJobResult:
-    job_id: str
     training: TrainJob
     published: PublishedAdapter
 
@@ -120,7 +119,6 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
             device,
             job.seed,
         )
-    recall = training.report.best_valid_recall
     manifest = AdapterManifest(
         adapter=job.adapter,
         region_id=None if job.is_global else job.region_id,
@@ -131,9 +129,9 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
         new_windows=training.new_windows,
         old_windows=training.old_windows,
         valid_windows=training.valid_windows,
-        metrics={"valid_recall10": None if np.isnan(recall) else float(recall), "seconds": training.seconds},
+        metrics={"valid_recall10": training.valid_recall, "seconds": training.seconds},
         sha256="",  # the registry fills it in from the written file
         created_at_ms=int(time.time() * 1000),
     )
     weights = get_peft_model_state_dict(model, adapter_name=job.adapter)
-    return AdapterJobResult(job.job_id, training, registry.publish(manifest, weights))
+    return AdapterJobResult(training, registry.publish(manifest, weights))

@@ -63,8 +63,15 @@ class JobOutcome:
 JobEvents = Callable[[JobEvent], Awaitable[None]]
 
 
-def job_event(job: AdapterJob, status: JobStatus, attempt: int, **details: object) -> JobEvent:
-    return JobEvent(job, status, attempt, int(time.time() * 1000), **details)  # type: ignore[arg-type]
+def job_event(
+    job: AdapterJob,
+    status: JobStatus,
+    attempt: int,
+    *,
+    error: str | None = None,
+    result: AdapterJobResult | None = None,
+) -> JobEvent:
+    return JobEvent(job, status, attempt, int(time.time() * 1000), error, result)
 
 
 def describe(error: BaseException) -> str:

@@ -65,8 +65,13 @@ class TrainJob:
     report: FitReport
     seconds: float
 
-    def row(self, slice_index: int) -> dict[str, object]:
+    @property
+    def valid_recall(self) -> float | None:
+        """Validation Recall@10 of the kept epoch; None when the job had nothing to validate on."""
         recall = self.report.best_valid_recall
+        return None if np.isnan(recall) else float(recall)
+
+    def row(self, slice_index: int) -> dict[str, object]:
         return {
             "slice": slice_index,
             "adapter": self.adapter,
@@ -76,7 +81,7 @@ class TrainJob:
             "valid_windows": self.valid_windows,
             "epochs_run": self.report.epochs_run,
             "best_epoch": self.report.best_epoch,
-            "valid_recall": None if np.isnan(recall) else recall,
+            "valid_recall": self.valid_recall,
             "seconds": self.seconds,
         }
 
