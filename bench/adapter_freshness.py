@@ -118,7 +118,7 @@ def _report(name: str, slices: list[ClosedSlice], events: list[TimedEvent]) -> N
     print(f"\n== {name}")
     print("slice  jobs  freshness_s  global_job_s  region_jobs_s  (freshness: close -> every retrained adapter live)")
     for closed in slices:
-        jobs = len(closed.outcome.rows.get("train_jobs", []))
+        jobs = len(closed.outcome.own_rows.get("train_jobs", []))
         mine = [e for e in events if e.event.job.slice == closed.outcome.slice and e.event.status != "queued"]
         global_s = _span_s([e for e in mine if e.event.job.is_global])
         regions_s = _span_s([e for e in mine if not e.event.job.is_global])

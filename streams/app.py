@@ -92,7 +92,14 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
     if removed:
         log.warning("removed %d half-written adapter versions left by a killed job", removed)
     session = SliceSession.resume(
-        settings.config, settings.backbone, settings.seed, partitions, trainer, artifacts, device
+        settings.config,
+        settings.backbone,
+        settings.seed,
+        partitions,
+        trainer,
+        artifacts,
+        device,
+        settings.score_methods,
     )
     closed: list[SliceOutcome] = []
 

@@ -22,15 +22,12 @@ from raie.online.artifacts import ARTIFACTS_DIR, directory_digest
 from raie.online.candidates import Candidate
 from raie.online.session import SliceOutcome, SliceSession
 from raie.online.trainer import JobEvent
-from raie.recording import Row
-from raie.store import Store, table_spec
+from raie.store import Store
 from schemas import AdapterPublished, RegionEdit, RoutedWindow, SliceMark, TrainJob
 from schemas.region_edit import EditOp
 from streams.events import is_mark, now_ms
 
 log = logging.getLogger(__name__)
-
-STREAM_METHOD = "raie"
 
 
 @dataclass
@@ -67,10 +64,8 @@ class RegionEditorAgent:
     async def _close(self, slice_index: int, stream: Any) -> None:
         catalogue = await asyncio.to_thread(self.read_catalogue) if slice_index == 0 else None
         outcome = await self.session.close(slice_index, catalogue)
-        key = {"run_id": self.run_id, "method": STREAM_METHOD, "seed": self.session.seed}
         async with self.store_lock:
-            for name, rows in outcome.rows.items():
-                await asyncio.to_thread(self._replace_slice, name, key, slice_index, rows)
+            await asyncio.to_thread(self._store_rows, outcome)
         await self._send_all(self._audit_messages(outcome))  # at least once: a re-close sends them again
         # Commit only once the rows are stored: a crash before this re-closes the slice.
         await self.session.commit(outcome)
@@ -88,17 +83,13 @@ class RegionEditorAgent:
             outcome.seconds,
         )
 
-    def _replace_slice(self, name: str, key: dict[str, object], slice_index: int, rows: list[Row]) -> None:
-        """The store replaces whole (run, method, seed) partitions, so a slice's rows are
-        written together with the earlier slices' rows: closing a slice twice (after a
-        restart) replaces its rows, and never touches another slice's."""
-        spec = table_spec(name)
-        kept = self.store.query(
-            f"SELECT * FROM {name} WHERE run_id = ? AND method = ? AND seed = ? AND slice <> ?",
-            [key["run_id"], key["method"], key["seed"], slice_index],
-        )
-        fresh = pa.Table.from_pylist([key | r for r in rows], schema=spec.schema)
-        self.store.write(name, pa.concat_tables([kept.select(spec.schema.names).cast(spec.schema), fresh]))
+    def _store_rows(self, outcome: SliceOutcome) -> None:
+        """Each (table, method)'s rows replace that slice's partition: closing a slice twice
+        (after a restart) replaces its rows, and never touches another slice's."""
+        for method, tables in outcome.rows.items():
+            key = {"run_id": self.run_id, "method": method, "seed": self.session.seed, "slice": outcome.slice}
+            for name, rows in tables.items():
+                self.store.replace_partition(name, key, rows)
 
     @staticmethod
     def _audit_messages(outcome: SliceOutcome) -> list[tuple[str, bytes]]:
@@ -114,7 +105,7 @@ class RegionEditorAgent:
                     outcome.slice + 1,
                 ).to_bytes(),
             )
-            for r in outcome.rows.get("edits", [])
+            for r in outcome.own_rows.get("edits", [])
         ]
 
     async def _send_job_event(self, event: JobEvent) -> None:
@@ -153,7 +144,7 @@ class RegionEditorAgent:
                 sent,
             )
         ]
-        for row in outcome.rows.get("adapters", []):
+        for row in outcome.own_rows.get("adapters", []):
             region = int(str(row["region_id"]))
             recall = row["valid_recall"]
             messages.append(

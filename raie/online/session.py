@@ -8,8 +8,10 @@ in event-time order, so the stream and ``raie experiment`` build the same bank:
 
 - slice 0 (Set-up): fix the item vocabulary, train the Set-up backbone on the
   slice's training windows, build the regions with spherical k-means;
-- later slices: Update / Expand / Add with the training windows' frozen
-  representations, then train the global and the changed regions' adapters.
+- later slices: score the slice's evaluation windows with what served while
+  it happened (prequential, raie/online/prequential.py), then Update / Expand
+  / Add with the training windows' frozen representations, then train the
+  global and the changed regions' adapters.
 
 Windows are kept by key, so duplicates (a re-sent event, a restarted ingress)
 count once, and windows of slices already closed are ignored.
@@ -32,14 +34,16 @@ from raie.data.catalog import Catalog
 from raie.online.adapter_job import JobInput
 from raie.online.artifacts import Artifacts, SessionState
 from raie.online.candidates import Candidate, ItemVocabulary
+from raie.online.prequential import RAIE_METHOD, SCORED_METHODS, PrequentialScorer, check_methods
 from raie.online.slice_training import SlicePlan, train_slice
 from raie.online.slice_windows import in_time_order, role_windows, split_roles
 from raie.online.trainer import AdapterTrainer, JobEvent, JobEvents, SetupJob
 from raie.protocol.windows import Windows
 from raie.recording import Row
 from raie.regions.bank import RegionBank
-from raie.regions.editor import RegionEditor
+from raie.regions.editor import RegionEditor, SampleEdits
 from raie.regions.router import Router, represent_windows
+from raie.regions.routing import Routes
 from raie.strategies.raie import OwnedWindows, edit_rows, region_rows
 
 
@@ -60,12 +64,19 @@ class SliceOutcome:
     candidates: int
     train_windows: int
     state: SessionState
-    rows: dict[str, list[Row]]  # table name -> rows (regions, edits, train_jobs)
+    rows: dict[str, dict[str, list[Row]]]
+    """method -> store table -> rows: RAIE's regions, edits, train jobs, windows and
+    metrics under ``raie``; the windows and metrics of methods scored beside it."""
     seconds: float
 
     @property
     def bank(self) -> RegionBank:
         return self.state.bank
+
+    @property
+    def own_rows(self) -> dict[str, list[Row]]:
+        """RAIE's rows for each table."""
+        return self.rows.get(RAIE_METHOD, {})
 
 
 @dataclass
@@ -81,6 +92,11 @@ class SliceSession:
     pending: dict[int, dict[tuple[str, int, int], Candidate]] = field(default_factory=lambda: defaultdict(dict))
     marks: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     on_job_event: JobEvents = _ignore  # where the lifecycle of each adapter job is reported as it happens
+    scored_methods: tuple[str, ...] = SCORED_METHODS
+    _scorer: PrequentialScorer | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        check_methods(self.scored_methods)
 
     @classmethod
     def resume(
@@ -92,12 +108,13 @@ class SliceSession:
         trainer: AdapterTrainer,
         artifacts: Artifacts,
         device: torch.device,
+        scored_methods: tuple[str, ...] = SCORED_METHODS,
     ) -> SliceSession:
         """A session continuing after the last slice the artifacts recorded as closed."""
         state = artifacts.load(backbone, config)
         if state is not None:
             trainer.warm_up()
-        return cls(config, backbone, seed, partitions, trainer, artifacts, device, state)
+        return cls(config, backbone, seed, partitions, trainer, artifacts, device, state, scored_methods=scored_methods)
 
     @property
     def closed_slices(self) -> int:
@@ -133,7 +150,11 @@ class SliceSession:
         if self.state is None:
             state, rows = await self._set_up(candidates, roles, catalogue)
         else:
-            state, rows = await self._update(slice_index, roles)
+            # Before the slice changes anything: the prequential scores.
+            rows = await asyncio.to_thread(self._score, slice_index, roles["eval"])
+            state, own = await self._update(slice_index, roles)
+            for table, table_rows in own.items():
+                rows[RAIE_METHOD][table] = rows[RAIE_METHOD].get(table, []) + table_rows
         return SliceOutcome(
             slice_index, len(candidates), len(roles["train"]), state, rows, time.perf_counter() - started
         )
@@ -149,7 +170,7 @@ class SliceSession:
 
     async def _set_up(
         self, candidates: list[Candidate], roles: dict[str, list[Candidate]], catalogue: pa.Table | None
-    ) -> tuple[SessionState, dict[str, list[Row]]]:
+    ) -> tuple[SessionState, dict[str, dict[str, list[Row]]]]:
         seen = {c.target for c in candidates} | {item for c in candidates for item in c.context}
         listed = set() if catalogue is None else set(catalogue.column("item_id").to_pylist())
         vocabulary = ItemVocabulary.sorted_from(seen | listed)
@@ -162,22 +183,38 @@ class SliceSession:
         train = role_windows(roles["train"], vocabulary, length).windows
         valid = role_windows(roles["valid"], vocabulary, length).windows
         model = await self.trainer.train_setup(SetupJob(self.backbone, self.config, catalog, train, valid, self.seed))
-        bank = await asyncio.to_thread(self._build_bank, model, train)
+        bank, routes = await asyncio.to_thread(self._build_bank, model, train)
         state = SessionState(1, vocabulary, model, bank, train, {})
         await asyncio.to_thread(self.artifacts.write_slice, 0, state, catalog)
-        return state, {"regions": region_rows(bank, bank, 0)}
+        # The Set-up windows build the regions rather than edit them: each row names its region, no op.
+        member = SampleEdits(np.full(len(train), None), bank.ids[routes.top], routes.p1, routes.p2)
+        windows = train_window_rows(0, roles["train"], member)
+        return state, {RAIE_METHOD: {"regions": region_rows(bank, bank, 0), "windows": windows}}
 
-    def _build_bank(self, model: SequentialRecommender, train: Windows) -> RegionBank:
+    def _build_bank(self, model: SequentialRecommender, train: Windows) -> tuple[RegionBank, Routes]:
+        """The regions of the Set-up windows, and how each window routes to them."""
         cfg = self.config.regions
         representations = represent_windows(model, train, self.device)
-        return RegionBank.build(representations, cfg.regions, quantile=cfg.radius_quantile, seed=self.seed)
+        bank = RegionBank.build(representations, cfg.regions, quantile=cfg.radius_quantile, seed=self.seed)
+        return bank, bank.route(representations, rule=cfg.confidence, temperature=cfg.temperature)
+
+    def _score(self, slice_index: int, evaluated: list[Candidate]) -> dict[str, dict[str, list[Row]]]:
+        """Each scored method's ``windows`` and ``metrics`` rows for the slice, before it changes anything."""
+        assert self.state is not None
+        if self._scorer is None:
+            self._scorer = PrequentialScorer(self.config, self.artifacts.registry, self.device, self.scored_methods)
+        eval_windows = role_windows(evaluated, self.state.vocabulary, self.config.protocol.context_len)
+        scores = self._scorer.score(
+            slice_index, self.state, evaluated, eval_windows.windows, eval_windows.representations
+        )
+        return {s.method: {"windows": s.windows, "metrics": s.metrics} for s in scores}
 
     async def _update(
         self, slice_index: int, roles: dict[str, list[Candidate]]
     ) -> tuple[SessionState, dict[str, list[Row]]]:
         assert self.state is not None
         state, length = self.state, self.config.protocol.context_len
-        plan, bank = await asyncio.to_thread(self._edit, slice_index, roles)
+        plan, bank, windows = await asyncio.to_thread(self._edit, slice_index, roles)
         training = await train_slice(self.trainer, plan, state.setup_model, self.on_job_event)
         after = replace(
             state,
@@ -190,21 +227,23 @@ class SliceSession:
         return after, {
             "regions": region_rows(state.bank, bank, slice_index),
             "edits": edit_rows(plan.edits),
+            "windows": windows,
             **training.rows(),
         }
 
-    def _edit(self, slice_index: int, roles: dict[str, list[Candidate]]) -> tuple[SlicePlan, RegionBank]:
+    def _edit(self, slice_index: int, roles: dict[str, list[Candidate]]) -> tuple[SlicePlan, RegionBank, list[Row]]:
         """Edit a copy of the bank with the slice's training windows in time order, and write
-        the jobs' input; the training plan and the bank after the edits."""
+        the jobs' input; the training plan, the bank after the edits and a row per edited window."""
         assert self.state is not None
         state, cfg, length = self.state, self.config.regions, self.config.protocol.context_len
-        new = role_windows(in_time_order(roles["train"]), state.vocabulary, length)
+        edited = in_time_order(roles["train"])
+        new = role_windows(edited, state.vocabulary, length)
         valid = role_windows(roles["valid"], state.vocabulary, length)
         bank = state.bank.copy()
         router = Router(state.setup_model, bank, cfg)
         new_rep = self._representations(new.representations, new.windows, router)
         editor = RegionEditor(bank, cfg, seed=self.seed, slice_index=slice_index)
-        editor.edit(new_rep)
+        samples = editor.edit(new_rep)
         edits = editor.close_slice()
         old_rep = represent_windows(state.setup_model, state.history, self.device)
         valid_rep = self._representations(valid.representations, valid.windows, router)
@@ -220,10 +259,31 @@ class SliceSession:
         plan = SlicePlan(
             slice_index, self.config, self.seed, input_path, data, edits, self.artifacts.registry.root, state.live
         )
-        return plan, bank
+        return plan, bank, train_window_rows(slice_index, edited, samples)
 
     def _representations(self, carried: np.ndarray | None, windows: Windows, router: Router) -> np.ndarray:
         """The representations the ingress computed, or computed here when a window arrived without one."""
         if carried is not None:
             return carried
         return router.represent_windows(windows, self.device)
+
+
+def train_window_rows(slice_index: int, candidates: list[Candidate], samples: SampleEdits) -> list[Row]:
+    """``windows`` rows of a slice's training windows: the region, op and confidences each one got."""
+    rows: list[Row] = []
+    for i, c in enumerate(candidates):
+        p1, p2, op = float(samples.p1[i]), float(samples.p2[i]), samples.op[i]
+        rows.append(
+            {
+                "slice": slice_index,
+                "role": "train",
+                "user_id": c.user_id,
+                "position": c.position,
+                "ts_ms": c.ts_ms,
+                "region_id": int(samples.region[i]),
+                "op": None if op is None else str(op),
+                "p1": None if np.isnan(p1) else p1,
+                "p2": None if np.isnan(p2) else p2,
+            }
+        )
+    return rows

@@ -44,6 +44,8 @@ class SampleEdits:
 
     op: np.ndarray  # <U6 [N]: "update", "expand" or "add"
     region: np.ndarray  # int64 [N]: the edited region's id, NO_REGION for Add
+    p1: np.ndarray  # float64 [N]: the top confidence the decision used (NaN with no region yet)
+    p2: np.ndarray  # float64 [N]: the runner-up's
 
 
 @dataclass
@@ -88,9 +90,12 @@ class RegionEditor:
         x = normalize(x)
         ops = np.empty(len(x), dtype="<U6")
         regions = np.full(len(x), NO_REGION, dtype=np.int64)
+        p1, p2 = np.full(len(x), np.nan), np.full(len(x), np.nan)
         cfg = self.config
         for i, sample in enumerate(x):
             routes = self.bank.route(sample[None, :], rule=cfg.confidence, temperature=cfg.temperature)
+            if len(self.bank):
+                p1[i], p2[i] = routes.p1[0], routes.p2[0]
             if len(self.bank) == 0 or routes.p1[0] < cfg.tau:
                 ops[i] = Op.ADD.value
                 self._buffer(sample)
@@ -105,7 +110,7 @@ class RegionEditor:
             ops[i], regions[i] = op.value, region_id
             self.current.counts[(region_id, op.value)] += 1
             self.current.edited.add(region_id)
-        return SampleEdits(ops, regions)
+        return SampleEdits(ops, regions, p1, p2)
 
     def close_slice(self) -> SliceEdits:
         """End the slice: bump the version of every changed region; the buffer carries over."""

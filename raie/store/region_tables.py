@@ -1,7 +1,9 @@
 """Store tables for RAIE's regions: snapshots, op counts, routing and training jobs.
 
-All are partitioned like ``experiment_results`` (run, method, seed), so a
-re-run of a method replaces its rows instead of duplicating them.
+Tables with a ``slice`` column are partitioned by (run, method, seed, slice):
+re-closing a slice (a restarted stream, a re-run experiment) replaces that
+slice's rows and no other's. ``routing`` has no slice and is partitioned like
+``experiment_results`` (run, method, seed).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import pyarrow as pa
 from raie.store.tables import TableSpec, register_table
 
 RUN_KEY = ("run_id", "method", "seed")
+SLICE_KEY = (*RUN_KEY, "slice")
+"""Layout 2 added ``slice`` to the partition key (migration in raie/store/migrations.py)."""
 
 
 def _key_fields() -> list[pa.Field]:
@@ -36,7 +40,7 @@ REGIONS = register_table(
                 pa.field("centre", pa.list_(pa.float32()), nullable=False),
             ]
         ),
-        partition_by=RUN_KEY,
+        partition_by=SLICE_KEY,
         description=(
             "Region bank snapshots: stage 'before' and 'after' the edits of a slice. "
             "radius_deg is the angular radius; centre the unit centre vector."
@@ -57,7 +61,7 @@ EDITS = register_table(
                 pa.field("count", pa.int64(), nullable=False),
             ]
         ),
-        partition_by=RUN_KEY,
+        partition_by=SLICE_KEY,
         description=(
             "Samples per edit op and region in a slice. region_id -1 is the Add buffer; "
             "op 'create' counts the buffered samples that formed a new region."
@@ -101,7 +105,7 @@ TRAIN_JOBS = register_table(
                 pa.field("seconds", pa.float64(), nullable=False),
             ]
         ),
-        partition_by=RUN_KEY,
+        partition_by=SLICE_KEY,
         description=(
             "One adapter training job: its data sizes (new = this slice, old = rehearsed Set-up), "
             "the epochs early stopping kept, validation Recall@10 and wall time. region_id -1 = global."
@@ -129,7 +133,7 @@ ADAPTERS = register_table(
                 pa.field("created_at_ms", pa.int64(), nullable=False),
             ]
         ),
-        partition_by=RUN_KEY,
+        partition_by=SLICE_KEY,
         description=(
             "Adapter versions published to the registry: path is relative to the store "
             "(adapters/<adapter>/<version>, safetensors + manifest.json); version = the slice that trained it; "
@@ -154,7 +158,7 @@ TRAIN_JOB_EVENTS = register_table(
                 pa.field("error", pa.string(), nullable=True),
             ]
         ),
-        partition_by=RUN_KEY,
+        partition_by=SLICE_KEY,
         description=(
             "Adapter job lifecycle: queued, started, retrying (an attempt failed, another follows), "
             "finished (published), failed (gave up; the previous version stays live, error says why)."

@@ -19,6 +19,7 @@ which is not safe to share between threads.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -189,6 +190,37 @@ class Store:
         if spec.name not in self._data_views:
             self._create_view(spec.name)
         return int(data.num_rows)
+
+    def replace_partition(
+        self, table: str, key: Mapping[str, object], rows: pa.Table | Sequence[Mapping[str, object]]
+    ) -> int:
+        """Make the partition at ``key`` (a value for every partition column) hold exactly ``rows``.
+
+        ``rows`` need not repeat the key's columns. Unlike :meth:`write`, no
+        rows removes the partition: a slice closed again with nothing to
+        record must not keep what its first close recorded.
+        """
+        self._connection()
+        if self._read_only:
+            raise StoreError(f"store {self._root} is open read-only; reopen it to write")
+        spec = table_spec(table)
+        if set(key) != set(spec.partition_by):
+            raise StoreError(
+                f"table '{spec.name}' is partitioned by {list(spec.partition_by)}; the key names {sorted(key)}"
+            )
+        if isinstance(rows, pa.Table):
+            data = rows.drop_columns([c for c in spec.partition_by if c in rows.column_names])
+            for column in spec.partition_by:
+                data = data.append_column(column, pa.array([key[column]] * data.num_rows))
+        else:
+            data = pa.Table.from_pylist([{**r, **key} for r in rows], schema=spec.schema)
+        if data.num_rows:
+            return self.write(table, data)
+        directory = partition_dir(self._root / spec.name, spec.partition_by, [key[c] for c in spec.partition_by])
+        for stale in directory.glob("*.parquet"):
+            stale.unlink()
+        self._create_view(spec.name)  # the table may have no data files left
+        return 0
 
     def read(self, table: str) -> pa.Table:
         """All rows of ``table`` with the spec's exact Arrow types."""

@@ -32,8 +32,11 @@ class RoutedRecommender(SequentialRecommender):
 
     def serving_adapters(self, context: torch.Tensor) -> list[str]:
         """The adapter that serves each window of the batch."""
-        regions = self.router.serving(self.router.represent(context))
-        return [GLOBAL_ADAPTER if r == FALLBACK else self.adapters.get(int(r), GLOBAL_ADAPTER) for r in regions]
+        return self.adapters_for(self.router.serving(self.router.represent(context)))
+
+    def adapters_for(self, serving_regions: np.ndarray) -> list[str]:
+        """The adapter of each serving region (``Router.serving``); FALLBACK and regions without one: global."""
+        return [GLOBAL_ADAPTER if r == FALLBACK else self.adapters.get(int(r), GLOBAL_ADAPTER) for r in serving_regions]
 
     def _grouped(self, context: torch.Tensor, forward: str) -> torch.Tensor:
         names = np.asarray(self.serving_adapters(context))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from raie.cli.common import resolve_config
 from raie.data.dataset import dataset_names
+from raie.errors import ConfigError
+from raie.online.prequential import SCORED_METHODS, check_methods
 from streams.connect import DEFAULT_BOOTSTRAP
 from streams.settings import WorkerSettings
 from workers.pool_config import PoolConfigError, RayPoolConfig, parse_injected_failures
@@ -47,6 +49,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=float,
         default=None,
         help=f"longest wait for a batch to fill (default {WorkerSettings.ingress_linger_s * 1000:g})",
+    )
+    worker.add_argument(
+        "--score-methods",
+        type=_methods,
+        default=SCORED_METHODS,
+        metavar="raie[,raie-wo-kr][,base]",
+        help="methods each slice is scored with before it is trained on (default: all three)",
     )
     pool = worker.add_argument_group("adapter training (the Ray pool)")
     pool.add_argument(
@@ -112,6 +121,7 @@ def worker_command(args: argparse.Namespace) -> int:
         watermark=watermark,
         trainer=args.trainer,
         pool=pool_config(args),
+        score_methods=args.score_methods,
     )
     if args.app_id is not None:
         settings = replace(settings, app_id=args.app_id)
@@ -121,3 +131,10 @@ def worker_command(args: argparse.Namespace) -> int:
         settings = replace(settings, ingress_linger_s=args.linger_ms / 1000)
     run_worker(settings)
     return 0
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    try:
+        return check_methods(tuple(m.strip() for m in text.split(",") if m.strip()))
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(f"{error.problem} ({error.fix})") from error

@@ -35,13 +35,13 @@ def test_stream_session_builds_the_offline_bank(
 
     assert [o.slice for o in outcomes] == [0, 1, 2]
     update = outcomes[1]
-    stream_after = [r for r in update.rows["regions"] if r["stage"] == "after"]
+    stream_after = [r for r in update.own_rows["regions"] if r["stage"] == "after"]
     assert [r["region_id"] for r in stream_after] == [r["region_id"] for r in offline_after]
     for mine, theirs in zip(stream_after, offline_after, strict=True):
         np.testing.assert_allclose(mine["centre"], theirs["centre"], atol=1e-5)
         assert mine["count"] == theirs["count"]
     assert offline_ops, "the drifting data must make the editor act"
-    assert {(r["region_id"], r["op"]): r["count"] for r in update.rows["edits"]} == offline_ops
+    assert {(r["region_id"], r["op"]): r["count"] for r in update.own_rows["edits"]} == offline_ops
     assert update.train_windows == len(synthetic_data.block("F").train)
     assert outcomes[0].train_windows == len(synthetic_data.block("S").train)
 

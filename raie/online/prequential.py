@@ -1,0 +1,137 @@
+"""Prequential evaluation: each slice is scored before anything learns from it.
+
+When a slice closes, its evaluation windows (the protocol's ``eval`` role:
+right-aligned with the evaluation stride) are ranked with what served while
+the slice was happening: the bank and the adapter versions live after the
+previous slice. Only then does the slice edit regions and train. With
+cutoffs 0.5/0.8 the slices are S, F and T, so slice 2's ``raie`` scores are
+the offline runner's T scores: the same Set-up model, bank and adapters,
+rank the same windows in the same batches.
+
+Methods that need nothing but RAIE's own state are scored beside it, from
+the same model and in the same pass over the slice:
+
+- ``raie``: routed, each window by its region's live adapter (global below tau_infer);
+- ``raie-wo-kr``: the live global adapter for every window (the paper's w/o KR
+  ablation: editing runs, one adapter serves);
+- ``base``: the frozen Set-up model, never updated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from raie.adapters import AdapterRegistry
+from raie.adapters.live import LiveAdapters
+from raie.backbones.base import SequentialRecommender
+from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone
+from raie.config import ExperimentConfig
+from raie.errors import ConfigError
+from raie.evaluation import Ranking, rank_windows
+from raie.online.artifacts import SessionState
+from raie.online.candidates import Candidate
+from raie.protocol.windows import Windows
+from raie.recording import Row
+from raie.regions.router import Router
+
+RAIE_METHOD = "raie"
+SCORED_METHODS = (RAIE_METHOD, "raie-wo-kr", "base")
+"""Every method a stream can score; all three by default, as they cost one ranking pass each."""
+
+
+def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """``methods`` if each is scorable on the stream and ``raie`` is among them."""
+    unknown = [m for m in methods if m not in SCORED_METHODS]
+    if unknown or RAIE_METHOD not in methods:
+        raise ConfigError(
+            "score_methods",
+            f"{list(methods)} is not a set of stream methods",
+            f"list {RAIE_METHOD!r} and any of {list(SCORED_METHODS[1:])} (comma-separated)",
+        )
+    return methods
+
+
+@dataclass(frozen=True)
+class MethodScores:
+    """One method's prequential result for one slice: per-window ranks and store rows."""
+
+    method: str
+    ranking: Ranking
+    windows: list[Row]
+    metrics: list[Row]
+
+
+def metric_rows(slice_index: int, ranking: Ranking) -> list[Row]:
+    """``metrics`` rows: every metric, K and average of the one metrics module; none for no windows."""
+    if len(ranking.ranks) == 0:
+        return []
+    n = len(ranking.ranks)
+    return [
+        {"slice": slice_index, "metric": v.metric, "k": v.k, "average": v.average, "value": v.value, "n": n}
+        for v in ranking.summary()
+    ]
+
+
+@dataclass
+class PrequentialScorer:
+    config: ExperimentConfig
+    registry: AdapterRegistry
+    device: torch.device
+    methods: tuple[str, ...] = SCORED_METHODS
+    _live: LiveAdapters | None = field(default=None, repr=False)
+
+    def score(
+        self, slice_index: int, state: SessionState, candidates: list[Candidate], windows: Windows, x: np.ndarray | None
+    ) -> list[MethodScores]:
+        """Rank ``windows`` (made from ``candidates``; ``x`` their frozen representations) per method."""
+        live = self._live_adapters(state.setup_model)
+        live.swap(state.live)
+        router = Router(state.setup_model, state.bank, self.config.regions)
+        if x is None:
+            x = router.represent_windows(windows, self.device)
+        routed = live.recommender(router)
+        served = router.serving(x)
+        routes = router.routes(x)
+        models: dict[str, SequentialRecommender] = {
+            RAIE_METHOD: routed,
+            "raie-wo-kr": adapted_backbone(live.model),
+            "base": state.setup_model,
+        }
+        per_window: dict[str, dict[str, list[object]]] = {
+            RAIE_METHOD: {
+                "region_id": served.tolist(),
+                "p1": routes.p1.tolist(),
+                "p2": routes.p2.tolist(),
+                "adapter": list(routed.adapters_for(served)),
+            },
+            "raie-wo-kr": {"adapter": [GLOBAL_ADAPTER] * len(windows)},
+            "base": {},
+        }
+        results = []
+        for method in self.methods:
+            live.model.set_adapter(GLOBAL_ADAPTER)  # the routed model leaves it so too; be explicit for w/o KR
+            ranking = rank_windows(models[method], windows, batch_size=self.config.eval_batch_size, device=self.device)
+            rows = _window_rows(slice_index, candidates, ranking, per_window[method])
+            results.append(MethodScores(method, ranking, rows, metric_rows(slice_index, ranking)))
+        return results
+
+    def _live_adapters(self, setup_model: SequentialRecommender) -> LiveAdapters:
+        # A resumed session loads a new Set-up model object: wrap that one.
+        if self._live is None or self._live.setup_model is not setup_model:
+            self._live = LiveAdapters(self.registry, setup_model, self.config.lora, self.device)
+        return self._live
+
+
+def _window_rows(
+    slice_index: int, candidates: list[Candidate], ranking: Ranking, extra: dict[str, list[object]]
+) -> list[Row]:
+    ranks = ranking.ranks.tolist()
+    rows: list[Row] = []
+    for i, c in enumerate(candidates):
+        row: Row = {"slice": slice_index, "role": "eval", "user_id": c.user_id, "position": c.position}
+        row |= {"ts_ms": c.ts_ms, "rank": ranks[i]}
+        rows.append(row | {name: values[i] for name, values in extra.items()})
+    return rows
