@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/yelp_load.py
 	$(BIN)/python bench/stream_throughput.py
 	$(BIN)/python bench/adapter_freshness.py
+	$(BIN)/python bench/store_throughput.py
 	$(BIN)/raie data stats --dataset movielens --data-dir $(DATA)
 
 # Fetches the Kafka jars from Maven Central once; kafka-up does it too when needed.

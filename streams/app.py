@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -43,6 +44,9 @@ from workers.ray_trainer import RayTrainer
 
 log = logging.getLogger(__name__)
 
+FAUST_DATADIR = ".faust"
+"""Faust's data directory inside the store (its default is ``<app id>-data`` in the current directory)."""
+
 SESSION_TIMEOUT_S = 10.0
 """Broker session timeout: a restarted worker rejoins in seconds, not half a minute."""
 
@@ -60,10 +64,13 @@ class StreamApp:
 
 
 def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
+    store = Store.open(settings.store)  # first: it refuses a non-empty directory that is not yet a store
     app = LosslessApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
         store="memory://",  # tables live in memory and are rebuilt from their changelog topics
+        # Faust still makes an (empty) table directory; keep it in the store, not the current directory.
+        datadir=str(Path(settings.store).resolve() / FAUST_DATADIR),
         topic_partitions=partitions,
         topic_replication_factor=1,
         broker_session_timeout=SESSION_TIMEOUT_S,
@@ -79,7 +86,6 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
     clocks = app.Table("ingress-clocks", default=None, partitions=partitions)
     sink_clocks = app.Table("sink-clocks", default=None, partitions=partitions)
 
-    store = Store.open(settings.store)
     store_lock = asyncio.Lock()
     artifacts = Artifacts.in_store(store.root)
     serving = ServingState(artifacts, settings.backbone, settings.config)

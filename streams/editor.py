@@ -65,7 +65,7 @@ class RegionEditorAgent:
         catalogue = await asyncio.to_thread(self.read_catalogue) if slice_index == 0 else None
         outcome = await self.session.close(slice_index, catalogue)
         async with self.store_lock:
-            await asyncio.to_thread(self._store_rows, outcome)
+            await asyncio.to_thread(outcome.store, self.store, self.run_id, self.session.seed)
         await self._send_all(self._audit_messages(outcome))  # at least once: a re-close sends them again
         # Commit only once the rows are stored: a crash before this re-closes the slice.
         await self.session.commit(outcome)
@@ -82,14 +82,6 @@ class RegionEditorAgent:
             len(outcome.bank.ids),
             outcome.seconds,
         )
-
-    def _store_rows(self, outcome: SliceOutcome) -> None:
-        """Each (table, method)'s rows replace that slice's partition: closing a slice twice
-        (after a restart) replaces its rows, and never touches another slice's."""
-        for method, tables in outcome.rows.items():
-            key = {"run_id": self.run_id, "method": method, "seed": self.session.seed, "slice": outcome.slice}
-            for name, rows in tables.items():
-                self.store.replace_partition(name, key, rows)
 
     @staticmethod
     def _audit_messages(outcome: SliceOutcome) -> list[tuple[str, bytes]]:

@@ -85,7 +85,7 @@ def replay(
         open_slice, previous_ts_ms, sent = 0, None, 0
         for event in timeline.events():
             while open_slice < len(cuts_ms) and event.ts_ms >= cuts_ms[open_slice]:
-                _close_slice(producer, partitions, open_slice, cuts_ms[open_slice])
+                close_slice(producer, partitions, open_slice, cuts_ms[open_slice])
                 open_slice += 1
             pause = pause_seconds(previous_ts_ms, event.ts_ms, speed)
             if pause > 0:
@@ -98,7 +98,7 @@ def replay(
         final_end_ms = timeline.last_ts * MS_PER_SECOND + 1
         for remaining in range(open_slice, timeline.n_slices):
             end_ms = cuts_ms[remaining] if remaining < len(cuts_ms) else final_end_ms
-            _close_slice(producer, partitions, remaining, end_ms)
+            close_slice(producer, partitions, remaining, end_ms)
     if producer.failed:
         first = producer.failures[0].reason if producer.failures else "no reason recorded"
         raise ReplayError(f"{producer.failed} of {producer.sent} messages were not delivered; first: {first}")
@@ -110,7 +110,7 @@ def replay(
     )
 
 
-def _close_slice(producer: CountingProducer, partitions: list[int], index: int, end_ms: int) -> None:
+def close_slice(producer: CountingProducer, partitions: list[int], index: int, end_ms: int) -> None:
     """Flush the slice's events, then mark its end on every partition."""
     producer.flush()
     mark = SliceMark(slice=index, end_ms=end_ms, origin="replay", partition=None, sent_at_ms=_now_ms())

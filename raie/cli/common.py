@@ -13,9 +13,9 @@ from raie.data.dataset import dataset_names
 N = TypeVar("N", int, float)
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, choices=dataset_names(), help="which loader reads --data-dir")
-    parser.add_argument("--data-dir", required=True, type=Path, help="folder holding the dataset's files")
+def add_data_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument("--dataset", required=required, choices=dataset_names(), help="which loader reads --data-dir")
+    parser.add_argument("--data-dir", required=required, type=Path, help="folder holding the dataset's files")
     parser.add_argument("--config", type=Path, default=None, help="YAML preset (default: configs/<dataset>.yaml)")
 
 

@@ -44,6 +44,7 @@ from raie.regions.bank import RegionBank
 from raie.regions.editor import RegionEditor, SampleEdits
 from raie.regions.router import Router, represent_windows
 from raie.regions.routing import Routes
+from raie.store import Store
 from raie.strategies.raie import OwnedWindows, edit_rows, region_rows
 
 
@@ -77,6 +78,14 @@ class SliceOutcome:
     def own_rows(self) -> dict[str, list[Row]]:
         """RAIE's rows for each table."""
         return self.rows.get(RAIE_METHOD, {})
+
+    def store(self, store: Store, run_id: str, seed: int) -> None:
+        """Each (table, method)'s rows replace that slice's partition: closing a slice twice
+        (after a restart) replaces its rows, and never touches another slice's."""
+        for method, tables in self.rows.items():
+            key = {"run_id": run_id, "method": method, "seed": seed, "slice": self.slice}
+            for name, rows in tables.items():
+                store.replace_partition(name, key, rows)
 
 
 @dataclass

@@ -46,7 +46,7 @@ def _cast_column(spec: TableSpec, field: pa.Field, column: pa.ChunkedArray) -> p
     allowed = spec.allowed_values.get(field.name)
     if allowed is not None:
         ok = pc.is_in(cast, value_set=pa.array(sorted(allowed), type=field.type))
-        bad = pc.filter(cast, pc.invert(ok))
+        bad = pc.filter(cast, pc.and_(pc.invert(ok), pc.is_valid(cast)))  # a null is "not recorded", allowed
         if len(bad):
             raise StoreError(
                 f"table '{spec.name}', column '{field.name}': value {bad[0].as_py()!r} is not one of {sorted(allowed)}"

@@ -1,10 +1,11 @@
-"""``raie replay``: replay a data set's preprocessed timeline to Kafka, with slice marks."""
+"""``raie replay``: replay a data set's preprocessed timeline, or a store's slices, to Kafka with slice marks."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from raie.cli.common import add_data_arguments, float_list, resolve_config
 from raie.errors import ConfigError
@@ -15,11 +16,12 @@ from streams.replay_timeline import check_slices
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     replay = subparsers.add_parser(
         "replay",
-        help="replay a data set to Kafka as a stream, with slice marks",
+        help="replay a data set (or a store's slices) to Kafka as a stream, with slice marks",
         description="Send the item catalogue, then the preprocessed interactions in time order, "
-        "closing each slice with a mark on every partition.",
+        "closing each slice with a mark on every partition. With --from-store, re-publish the "
+        "interactions a stream stored for the given slices instead.",
     )
-    add_data_arguments(replay)
+    add_data_arguments(replay, required=False)
     replay.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP, help=f"broker address (default {DEFAULT_BOOTSTRAP})")
     replay.add_argument(
         "--speed",
@@ -33,6 +35,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="time quantiles where slices end, e.g. 0.5,0.8 (default: the config's protocol.cutoffs)",
     )
+    stored = replay.add_argument_group("replay from a store")
+    stored.add_argument("--from-store", type=Path, default=None, metavar="DIR", help="a store a stream wrote")
+    stored.add_argument(
+        "--slice",
+        type=int,
+        action="append",
+        dest="stored_slices",
+        metavar="N",
+        help="a stored slice to re-publish; repeat for several, sent in the order given (default: every one)",
+    )
+    stored.add_argument("--no-marks", action="store_true", help="send the events only, no slice marks")
     replay.set_defaults(handler=replay_command)
 
 
@@ -47,12 +60,38 @@ def replay_command(args: argparse.Namespace) -> int:
     # kafka-python's I/O loop warns when a task waits on the GIL that the
     # replaying thread holds; harmless here and nothing a user can act on.
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+    if args.from_store is not None:
+        return _replay_store(args)
+    if args.stored_slices or args.no_marks:
+        raise ConfigError("--slice", "--slice and --no-marks pick slices of a store", "add --from-store DIR")
+    if args.dataset is None or args.data_dir is None:
+        raise ConfigError("--dataset", "a replay needs a data set or a store", "pass --dataset and --data-dir")
     config = resolve_config(args.dataset, args.config)
     slices = args.slices if args.slices is not None else config.protocol.cutoffs
     ensure_topics(args.bootstrap)
     report = replay(args.dataset, args.data_dir, args.bootstrap, speed=args.speed, slices=slices, config=config)
     print(
         f"replayed {report.events} events of {args.dataset} in {report.slices} slices "
+        f"({report.marks} slice marks) in {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def _replay_store(args: argparse.Namespace) -> int:
+    from raie.store import Store
+    from streams.admin import ensure_topics
+    from streams.store_replay import replay_from_store, stored_slices
+
+    if args.dataset is not None or args.data_dir is not None or args.slices is not None:
+        raise ConfigError("--from-store", "replays what the store holds", "drop --dataset, --data-dir and --slices")
+    slices = args.stored_slices
+    if slices is None:
+        with Store.open(args.from_store, create=False, read_only=True) as store:
+            slices = stored_slices(store)
+    ensure_topics(args.bootstrap)
+    report = replay_from_store(args.from_store, slices, args.bootstrap, marks=not args.no_marks)
+    print(
+        f"re-published {report.events} stored events of slice(s) {', '.join(map(str, slices))} "
         f"({report.marks} slice marks) in {report.seconds:.1f} s"
     )
     return 0

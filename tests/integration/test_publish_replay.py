@@ -10,12 +10,14 @@ import json
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from raie.cli.common import resolve_config
 from raie.cli.main import main
+from raie.store import Store
 from schemas import Interaction, Item, SliceMark
 from streams.admin import ensure_topics
 from streams.replay_timeline import replay_timeline
@@ -148,6 +150,55 @@ def test_replay_sends_items_events_and_marks_after_each_partitions_events(
             assert all(e.ts_ms < mark.end_ms for e in before)
             assert all(e.ts_ms >= mark.end_ms for e in after)
         assert marks[-1][0] == len(mine) - 1  # the final mark closes the partition's stream
+
+
+def _stored_interactions(root: Path) -> list[dict[str, object]]:
+    """A store as a stream leaves it: slices 0 and 1, each event with where it was read from."""
+    rows: list[dict[str, object]] = []
+    for s in (0, 1):
+        for i in range(5):
+            event = {"event_id": f"st-{s}-{i}", "user_id": f"u{i % 3}", "item_id": f"i{i}", "source": "it"}
+            where = {"slice": s, "partition": i % 2, "offset": i, "chunk": f"{s:08d}"}
+            rows.append(event | where | {"rating": 4.0 if i % 2 else None, "ts": TS_MS + 1000 * (10 * s + i)})
+    with Store.open(root) as store:
+        store.write("interactions", pa.Table.from_pylist(rows))
+    return rows
+
+
+def test_replay_from_store_republishes_a_stored_slice_then_marks_it(
+    kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ensure_topics(kafka_bootstrap)
+    stored = [r for r in _stored_interactions(tmp_path / "store") if r["slice"] == 1]
+    before = _end_offsets(kafka_bootstrap, INTERACTIONS)
+
+    status = main(["replay", "--from-store", str(tmp_path / "store"), "--slice", "1", "--bootstrap", kafka_bootstrap])
+
+    assert status == 0
+    assert f"re-published 5 stored events of slice(s) 1 ({len(before)} slice marks)" in capsys.readouterr().out
+    records = _read_since(kafka_bootstrap, INTERACTIONS, before)
+    events = [Interaction.from_bytes(r.value) for r in records if not _is_mark(r)]
+    assert sorted((e.event_id, e.user_id, e.item_id, e.rating, e.ts_ms) for e in events) == sorted(
+        (r["event_id"], r["user_id"], r["item_id"], r["rating"], r["ts"]) for r in stored
+    )
+    last_ms = max(int(str(r["ts"])) for r in stored)
+    for partition in range(len(before)):
+        mine = [r for r in records if r.partition == partition]
+        assert (
+            SliceMark.from_bytes(mine[-1].value).slice == 1
+            and SliceMark.from_bytes(mine[-1].value).end_ms == last_ms + 1
+        )
+        times = [Interaction.from_bytes(r.value).ts_ms for r in mine[:-1]]
+        assert times == sorted(times), "each partition gets its events in time order"
+
+
+def test_replay_from_store_of_an_absent_slice_names_the_stored_ones(
+    kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _stored_interactions(tmp_path / "store")
+    status = main(["replay", "--from-store", str(tmp_path / "store"), "--slice", "7", "--bootstrap", kafka_bootstrap])
+    assert status == 2
+    assert "no interactions of slice 7 (stored slices: 0, 1)" in capsys.readouterr().err
 
 
 def test_unreachable_broker_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
