@@ -15,6 +15,9 @@ from raie.store import Store
 FIGURE_INCHES = (8.0, 7.0)
 DPI = 120
 OP_COLOURS = {"updates": "C0", "expands": "C1", "adds": "C2"}
+LINE_STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
+"""Methods often tie on a slice (all of them before the first update): distinct markers
+and dashes keep every line visible where they overlap."""
 
 RECALL_SQL = f"""
 SELECT run_id, method, slice, avg(value) AS recall
@@ -29,9 +32,10 @@ SELECT slice, avg(updates) AS updates, avg(expands) AS expands, avg(adds) AS add
          coalesce(sum(count) FILTER (WHERE op = 'update'), 0) AS updates,
          coalesce(sum(count) FILTER (WHERE op = 'expand'), 0) AS expands,
          coalesce(sum(count) FILTER (WHERE op = 'add'), 0) AS adds
-  FROM edits WHERE method = 'raie' AND {RUN_FILTER} GROUP BY ALL
+  FROM edits WHERE method = 'raie' AND {RUN_FILTER} AND run_id IN (SELECT run_id FROM metrics) GROUP BY ALL
 ) GROUP BY slice ORDER BY slice
 """
+"""Op counts of the runs that have prequential metrics (the stream's), mean over runs and seeds."""
 
 
 def write_slice_plot(store: Store, path: Path, run_id: str | None = None) -> Path:
@@ -47,11 +51,12 @@ def write_slice_plot(store: Store, path: Path, run_id: str | None = None) -> Pat
     FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     several_runs = len({r["run_id"] for r in recall}) > 1
-    for run, method in sorted({(r["run_id"], r["method"]) for r in recall}):
+    for index, (run, method) in enumerate(sorted({(r["run_id"], r["method"]) for r in recall})):
         points = [(r["slice"], r["recall"]) for r in recall if (r["run_id"], r["method"]) == (run, method)]
         slices, values = zip(*points, strict=True)
         label = f"{run} {method}" if several_runs else method
-        top.plot(slices, values, marker="o", label=label)
+        marker, dashes = LINE_STYLES[index % len(LINE_STYLES)]
+        top.plot(slices, values, marker=marker, linestyle=dashes, label=label, alpha=0.85)
     top.set_ylabel("Recall@10 (prequential)")
     top.set_title("each slice scored before it is trained on" + ("" if run_id is None else f": run {run_id}"))
     top.legend(fontsize=8)
