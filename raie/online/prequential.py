@@ -56,10 +56,9 @@ def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class MethodScores:
-    """One method's prequential result for one slice: per-window ranks and store rows."""
+    """One method's prequential result for one slice, as store rows."""
 
     method: str
-    ranking: Ranking
     windows: list[Row]
     metrics: list[Row]
 
@@ -115,7 +114,7 @@ class PrequentialScorer:
             live.model.set_adapter(GLOBAL_ADAPTER)  # the routed model leaves it so too; be explicit for w/o KR
             ranking = rank_windows(models[method], windows, batch_size=self.config.eval_batch_size, device=self.device)
             rows = _window_rows(slice_index, candidates, ranking, per_window[method])
-            results.append(MethodScores(method, ranking, rows, metric_rows(slice_index, ranking)))
+            results.append(MethodScores(method, rows, metric_rows(slice_index, ranking)))
         return results
 
     def _live_adapters(self, setup_model: SequentialRecommender) -> LiveAdapters:

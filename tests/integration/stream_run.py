@@ -36,6 +36,12 @@ class StreamResult:
     """The adapter versions that serve after the last closed slice."""
     job_steps: list[tuple[str, str, int]]
     """(job_id, status, attempt) from ``train_job_events``, in time order."""
+    windows: dict[tuple[str, int, str], int]
+    """(method, slice, role) -> rows of the ``windows`` table."""
+    duplicated_windows: int
+    """``windows`` keys (run, method, seed, slice, role, user, position) stored more than once."""
+    recall10: dict[tuple[str, int], float]
+    """(method, slice) -> prequential window-averaged Recall@10 from ``metrics``."""
 
 
 @dataclass
@@ -81,6 +87,14 @@ class StreamRun:
             step_rows = store.query(
                 "SELECT job_id, status, attempt FROM train_job_events ORDER BY at_ms, attempt"
             ).to_pylist()
+            window_rows = store.query("SELECT method, slice, role, count(*) AS n FROM windows GROUP BY ALL").to_pylist()
+            duplicated = store.query(
+                "SELECT count(*) AS n FROM (SELECT 1 FROM windows GROUP BY run_id, method, seed, slice, role, "
+                "user_id, position HAVING count(*) > 1)"
+            ).column("n")[0]
+            recall_rows = store.query(
+                "SELECT method, slice, value FROM metrics WHERE metric = 'recall' AND k = 10 AND average = 'window'"
+            ).to_pylist()
         regions: dict[int, list[tuple[int, int, np.ndarray]]] = {}
         for r in region_rows:
             regions.setdefault(r["slice"], []).append((r["region_id"], r["count"], np.asarray(r["centre"])))
@@ -97,6 +111,9 @@ class StreamRun:
             {(r["adapter"], r["version"]): r["sha256"] for r in adapter_rows},
             Artifacts.in_store(self.worker.store).load_live(),
             [(r["job_id"], r["status"], r["attempt"]) for r in step_rows],
+            {(r["method"], r["slice"], r["role"]): r["n"] for r in window_rows},
+            int(duplicated.as_py()),
+            {(r["method"], r["slice"]): r["value"] for r in recall_rows},
         )
 
 

@@ -53,6 +53,13 @@ def test_the_stream_builds_the_offline_bank(
         np.testing.assert_allclose(centre, theirs["centre"], atol=CENTRE_TOLERANCE)
     assert offline_ops, "the drifting data must make the editor act"
     assert undisturbed.edits[1] == offline_ops
+    # Prequential: slices 1 and 2 are scored (the T block's windows in slice 2), for each method.
+    for method in ("raie", "raie-wo-kr", "base"):
+        assert undisturbed.windows[(method, 2, "eval")] == len(synthetic_data.block("T").eval)
+        assert undisturbed.windows[(method, 1, "eval")] == len(synthetic_data.block("F").eval)
+        assert {s for m, s in undisturbed.recall10 if m == method} == {1, 2}
+    assert undisturbed.windows[("raie", 1, "train")] == len(synthetic_data.block("F").train)
+    assert undisturbed.duplicated_windows == 0
 
 
 def test_a_killed_worker_resumes_to_the_same_store_and_bank(
@@ -75,3 +82,7 @@ def test_a_killed_worker_resumes_to_the_same_store_and_bank(
     # The same adapter versions were published and serve (a slice re-closed after a kill republishes its versions).
     assert crashed.adapters.keys() == undisturbed.adapters.keys()
     assert crashed.live == undisturbed.live
+    # Slices closed again after a kill replace their window and metric rows, never add to them.
+    assert crashed.windows == undisturbed.windows
+    assert crashed.duplicated_windows == 0
+    assert crashed.recall10.keys() == undisturbed.recall10.keys()
