@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from raie.store.region_tables import SLICE_KEY
+from raie.store.region_tables import SLICE_KEY, key_fields
 from raie.store.tables import TableSpec, register_table
 
 WINDOW_ROLES = frozenset({"train", "eval"})
@@ -23,9 +23,7 @@ WINDOWS = register_table(
         name="windows",
         schema=pa.schema(
             [
-                pa.field("run_id", pa.string(), nullable=False),
-                pa.field("method", pa.string(), nullable=False),
-                pa.field("seed", pa.int32(), nullable=False),
+                *key_fields(),
                 pa.field("slice", pa.int32(), nullable=False),
                 pa.field("role", pa.string(), nullable=False),
                 pa.field("user_id", pa.string(), nullable=False),
@@ -57,9 +55,7 @@ METRICS = register_table(
         name="metrics",
         schema=pa.schema(
             [
-                pa.field("run_id", pa.string(), nullable=False),
-                pa.field("method", pa.string(), nullable=False),
-                pa.field("seed", pa.int32(), nullable=False),
+                *key_fields(),
                 pa.field("slice", pa.int32(), nullable=False),
                 pa.field("metric", pa.string(), nullable=False),
                 pa.field("k", pa.int32(), nullable=False),

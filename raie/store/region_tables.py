@@ -17,7 +17,8 @@ SLICE_KEY = (*RUN_KEY, "slice")
 """Layout 2 added ``slice`` to the partition key (migration in raie/store/migrations.py)."""
 
 
-def _key_fields() -> list[pa.Field]:
+def key_fields() -> list[pa.Field]:
+    """The run key's columns, first in every run-partitioned table."""
     return [
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("method", pa.string(), nullable=False),
@@ -30,7 +31,7 @@ REGIONS = register_table(
         name="regions",
         schema=pa.schema(
             [
-                *_key_fields(),
+                *key_fields(),
                 pa.field("slice", pa.int32(), nullable=False),
                 pa.field("stage", pa.string(), nullable=False),
                 pa.field("region_id", pa.int32(), nullable=False),
@@ -54,7 +55,7 @@ EDITS = register_table(
         name="edits",
         schema=pa.schema(
             [
-                *_key_fields(),
+                *key_fields(),
                 pa.field("slice", pa.int32(), nullable=False),
                 pa.field("region_id", pa.int32(), nullable=False),
                 pa.field("op", pa.string(), nullable=False),
@@ -75,7 +76,7 @@ ROUTING = register_table(
         name="routing",
         schema=pa.schema(
             [
-                *_key_fields(),
+                *key_fields(),
                 pa.field("split", pa.string(), nullable=False),
                 pa.field("region_id", pa.int32(), nullable=False),
                 pa.field("windows", pa.int64(), nullable=False),
@@ -92,7 +93,7 @@ TRAIN_JOBS = register_table(
         name="train_jobs",
         schema=pa.schema(
             [
-                *_key_fields(),
+                *key_fields(),
                 pa.field("slice", pa.int32(), nullable=False),
                 pa.field("adapter", pa.string(), nullable=False),
                 pa.field("region_id", pa.int32(), nullable=False),
@@ -118,7 +119,7 @@ ADAPTERS = register_table(
         name="adapters",
         schema=pa.schema(
             [
-                *_key_fields(),
+                *key_fields(),
                 pa.field("slice", pa.int32(), nullable=False),
                 pa.field("adapter", pa.string(), nullable=False),
                 pa.field("region_id", pa.int32(), nullable=False),
@@ -147,7 +148,7 @@ TRAIN_JOB_EVENTS = register_table(
         name="train_job_events",
         schema=pa.schema(
             [
-                *_key_fields(),
+                *key_fields(),
                 pa.field("slice", pa.int32(), nullable=False),
                 pa.field("job_id", pa.string(), nullable=False),
                 pa.field("adapter", pa.string(), nullable=False),
