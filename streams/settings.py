@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from raie.config import ExperimentConfig
-from raie.online.prequential import SCORED_METHODS
+from raie.online.prequential import DEFAULT_METHODS
 from raie.online.slice_clock import Watermark
 from workers.pool_config import RayPoolConfig
 
@@ -36,5 +36,5 @@ class WorkerSettings:
     trainer: Literal["ray", "in-process"] = "ray"
     """Where adapter jobs run: the Ray pool, or one at a time in a thread of the worker."""
     pool: RayPoolConfig = field(default_factory=RayPoolConfig)
-    score_methods: tuple[str, ...] = SCORED_METHODS
+    score_methods: tuple[str, ...] = DEFAULT_METHODS
     """Methods each slice is scored with before it is trained on (raie/online/prequential.py)."""

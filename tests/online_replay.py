@@ -8,6 +8,7 @@ import torch
 
 from raie.config import ExperimentConfig
 from raie.online.artifacts import Artifacts
+from raie.online.prequential import DEFAULT_METHODS
 from raie.online.session import SliceOutcome, SliceSession
 from raie.online.timeline import replay_timeline
 from raie.online.trainer import InProcessTrainer
@@ -18,6 +19,9 @@ EMBED_BATCH = 7
 """Deliberately unlike the offline batch, as the stream's batches are."""
 
 
-def replay_session(data: ProtocolData, config: ExperimentConfig, root: Path) -> list[SliceOutcome]:
-    session = SliceSession(config, "sasrec", 0, 1, InProcessTrainer(CPU), Artifacts.in_store(root), CPU)
+def replay_session(
+    data: ProtocolData, config: ExperimentConfig, root: Path, methods: tuple[str, ...] = DEFAULT_METHODS
+) -> list[SliceOutcome]:
+    trainer, artifacts = InProcessTrainer(CPU), Artifacts.in_store(root)
+    session = SliceSession(config, "sasrec", 0, 1, trainer, artifacts, CPU, scored_methods=methods)
     return [closed.outcome for closed in replay_timeline(data, session, EMBED_BATCH)]

@@ -32,7 +32,9 @@ stop_all() {
 }
 trap stop_all EXIT
 
-"$BIN/raie" worker --bootstrap "$BOOTSTRAP" --store "$DEMO" --dataset movielens >"$LOG" 2>&1 &
+# Scored beside RAIE: its global adapter alone, the frozen Set-up model, and the LoRA baseline (its own jobs).
+"$BIN/raie" worker --bootstrap "$BOOTSTRAP" --store "$DEMO" --dataset movielens \
+  --score-methods raie,raie-wo-kr,base,lora >"$LOG" 2>&1 &
 worker=$!
 "$BIN/raie" replay --dataset movielens --data-dir data/ml-latest-small --bootstrap "$BOOTSTRAP"
 
@@ -60,7 +62,7 @@ echo "demo: prequential scores (each slice ranked before it is trained on)"
 
 echo
 echo "demo: the offline runner on the same data and seed (raie experiment), into the same store"
-"$BIN/raie" experiment --dataset movielens --data-dir data/ml-latest-small --methods raie,base --seeds 0 \
+"$BIN/raie" experiment --dataset movielens --data-dir data/ml-latest-small --methods raie,base,lora --seeds 0 \
   --store "$DEMO" >"$DEMO/experiment.log" 2>&1 || { tail -n 40 "$DEMO/experiment.log" >&2; exit 1; }
 echo "demo: stream slice 2 against offline T (cutoffs 0.5/0.8 make slice 2 the T block)"
 "$BIN/raie" metrics --store "$DEMO" --format table --sql "$(cat infra/demo/agreement.sql)"

@@ -25,8 +25,11 @@ from raie.backbones.lora import with_lora
 from raie.config import ExperimentConfig
 from raie.protocol.windows import Windows
 from raie.regions.router import FALLBACK
+from raie.strategies.global_lora import baseline
 from raie.strategies.raie import OwnedWindows, train_global_adapter, train_region_adapter
 from raie.strategies.region_training import TrainJob
+
+RAIE = "raie"
 
 INPUT_PARTS = ("new", "old", "valid")
 """The slice's own training windows, the rehearsal history before it, its validation windows."""
@@ -77,6 +80,9 @@ class AdapterJob:
     registry_root: Path
     config: ExperimentConfig
     seed: int
+    method: str = RAIE
+    """Whose adapter: RAIE's (global or a region's), or a trained baseline's (``lora``, ``replay``, ``lwf``),
+    which continues its own adapter, named after it, on each slice's windows."""
 
     @property
     def job_id(self) -> str:
@@ -103,7 +109,18 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
     model = with_lora(setup_model, job.config.lora, adapter=job.adapter).to(device)
     if job.start is not None:
         set_peft_model_state_dict(model, registry.load_weights(*job.start), adapter_name=job.adapter)
-    if job.is_global:
+    if job.method != RAIE:
+        training = baseline(job.method).train(
+            model,
+            job.adapter,
+            by_user(data.new.windows),
+            data.old.windows,
+            data.valid.windows,
+            job.config,
+            device,
+            job.seed,
+        )
+    elif job.is_global:
         training = train_global_adapter(model, data.new, data.old, data.valid.windows, job.config, device, job.seed)
     else:
         training = train_region_adapter(
@@ -121,7 +138,7 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
         )
     manifest = AdapterManifest(
         adapter=job.adapter,
-        region_id=None if job.is_global else job.region_id,
+        region_id=None if job.region_id == FALLBACK else job.region_id,
         version=job.slice,
         slice=job.slice,
         parent_version=None if job.start is None else job.start[1],
@@ -135,3 +152,9 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
     )
     weights = get_peft_model_state_dict(model, adapter_name=job.adapter)
     return AdapterJobResult(training, registry.publish(manifest, weights))
+
+
+def by_user(windows: Windows) -> Windows:
+    """``windows`` (a slice's, in event-time order) in (user, time) order: the order the offline
+    protocol lists a block's windows in, which the baselines' epochs are drawn from."""
+    return windows.take(np.lexsort((windows.ts, windows.user)))

@@ -8,13 +8,19 @@ cutoffs 0.5/0.8 the slices are S, F and T, so slice 2's ``raie`` scores are
 the offline runner's T scores: the same Set-up model, bank and adapters,
 rank the same windows in the same batches.
 
-Methods that need nothing but RAIE's own state are scored beside it, from
-the same model and in the same pass over the slice:
+Other methods are scored beside it on the same windows, from one peft model
+holding every live adapter:
 
 - ``raie``: routed, each window by its region's live adapter (global below tau_infer);
 - ``raie-wo-kr``: the live global adapter for every window (the paper's w/o KR
   ablation: editing runs, one adapter serves);
-- ``base``: the frozen Set-up model, never updated.
+- ``base``: the frozen Set-up model, never updated;
+- ``lora``, ``replay``, ``lwf``: the trained baselines, each with its own
+  adapter (``baseline_<method>``), continued on every slice by a job of its own
+  (raie/strategies/global_lora.py); until its first version, the Set-up model.
+
+The first three cost one ranking pass each and are scored by default; the
+trained baselines add a training job per slice each, so they are opt-in.
 """
 
 from __future__ import annotations
@@ -36,10 +42,13 @@ from raie.online.candidates import Candidate
 from raie.protocol.windows import Windows
 from raie.recording import Row
 from raie.regions.router import Router
+from raie.strategies.global_lora import TRAINED_BASELINES, baseline_adapter
 
 RAIE_METHOD = "raie"
-SCORED_METHODS = (RAIE_METHOD, "raie-wo-kr", "base")
-"""Every method a stream can score; all three by default, as they cost one ranking pass each."""
+DEFAULT_METHODS = (RAIE_METHOD, "raie-wo-kr", "base")
+"""Scored unless told otherwise: they need nothing but RAIE's own state."""
+SCORED_METHODS = (*DEFAULT_METHODS, *TRAINED_BASELINES)
+"""Every method a stream can score."""
 
 
 def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
@@ -94,11 +103,15 @@ class PrequentialScorer:
         routed = live.recommender(router)
         served = router.serving(x)
         routes = router.routes(x)
+        adapted = adapted_backbone(live.model)
         models: dict[str, SequentialRecommender] = {
             RAIE_METHOD: routed,
-            "raie-wo-kr": adapted_backbone(live.model),
+            "raie-wo-kr": adapted,
             "base": state.setup_model,
         }
+        # A trained baseline before its first version is the Set-up model, as a fresh LoRA is.
+        adapter_of = {m: baseline_adapter(m) for m in TRAINED_BASELINES if baseline_adapter(m) in live.versions}
+        models |= {m: adapted if m in adapter_of else state.setup_model for m in TRAINED_BASELINES}
         per_window: dict[str, dict[str, list[object]]] = {
             RAIE_METHOD: {
                 "region_id": served.tolist(),
@@ -109,12 +122,17 @@ class PrequentialScorer:
             "raie-wo-kr": {"adapter": [GLOBAL_ADAPTER] * len(windows)},
             "base": {},
         }
+        per_window |= {
+            m: {"adapter": [adapter_of[m]] * len(windows)} if m in adapter_of else {} for m in TRAINED_BASELINES
+        }
         results = []
         for method in self.methods:
-            live.model.set_adapter(GLOBAL_ADAPTER)  # the routed model leaves it so too; be explicit for w/o KR
+            # The adapter a plain (unrouted) forward uses: a baseline's own, else the global one.
+            live.model.set_adapter(adapter_of.get(method, GLOBAL_ADAPTER))
             ranking = rank_windows(models[method], windows, batch_size=self.config.eval_batch_size, device=self.device)
             rows = _window_rows(slice_index, candidates, ranking, per_window[method])
             results.append(MethodScores(method, rows, metric_rows(slice_index, ranking)))
+        live.model.set_adapter(GLOBAL_ADAPTER)
         return results
 
     def _live_adapters(self, setup_model: SequentialRecommender) -> LiveAdapters:

@@ -34,7 +34,7 @@ from raie.data.catalog import Catalog
 from raie.online.adapter_job import JobInput
 from raie.online.artifacts import Artifacts, SessionState
 from raie.online.candidates import Candidate, ItemVocabulary
-from raie.online.prequential import RAIE_METHOD, SCORED_METHODS, PrequentialScorer, check_methods
+from raie.online.prequential import DEFAULT_METHODS, RAIE_METHOD, PrequentialScorer, check_methods
 from raie.online.slice_training import SlicePlan, train_slice
 from raie.online.slice_windows import in_time_order, role_windows, split_roles
 from raie.online.trainer import AdapterTrainer, JobEvent, JobEvents, SetupJob
@@ -45,6 +45,7 @@ from raie.regions.editor import RegionEditor, SampleEdits
 from raie.regions.router import Router, represent_windows
 from raie.regions.routing import Routes
 from raie.store import Store
+from raie.strategies.global_lora import TRAINED_BASELINES
 from raie.strategies.raie import OwnedWindows, edit_rows, region_rows
 
 
@@ -101,7 +102,7 @@ class SliceSession:
     pending: dict[int, dict[tuple[str, int, int], Candidate]] = field(default_factory=lambda: defaultdict(dict))
     marks: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     on_job_event: JobEvents = _ignore  # where the lifecycle of each adapter job is reported as it happens
-    scored_methods: tuple[str, ...] = SCORED_METHODS
+    scored_methods: tuple[str, ...] = DEFAULT_METHODS
     _scorer: PrequentialScorer | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -117,7 +118,7 @@ class SliceSession:
         trainer: AdapterTrainer,
         artifacts: Artifacts,
         device: torch.device,
-        scored_methods: tuple[str, ...] = SCORED_METHODS,
+        scored_methods: tuple[str, ...] = DEFAULT_METHODS,
     ) -> SliceSession:
         """A session continuing after the last slice the artifacts recorded as closed."""
         state = artifacts.load(backbone, config)
@@ -161,9 +162,10 @@ class SliceSession:
         else:
             # Before the slice changes anything: the prequential scores.
             rows = await asyncio.to_thread(self._score, slice_index, roles["eval"])
-            state, own = await self._update(slice_index, roles)
-            for table, table_rows in own.items():
-                rows[RAIE_METHOD][table] = rows[RAIE_METHOD].get(table, []) + table_rows
+            state, trained = await self._update(slice_index, roles)
+            for method, tables in trained.items():
+                for table, table_rows in tables.items():
+                    rows.setdefault(method, {}).setdefault(table, []).extend(table_rows)
         return SliceOutcome(
             slice_index, len(candidates), len(roles["train"]), state, rows, time.perf_counter() - started
         )
@@ -220,7 +222,7 @@ class SliceSession:
 
     async def _update(
         self, slice_index: int, roles: dict[str, list[Candidate]]
-    ) -> tuple[SessionState, dict[str, list[Row]]]:
+    ) -> tuple[SessionState, dict[str, dict[str, list[Row]]]]:
         assert self.state is not None
         state, length = self.state, self.config.protocol.context_len
         plan, bank, windows = await asyncio.to_thread(self._edit, slice_index, roles)
@@ -233,12 +235,14 @@ class SliceSession:
             live=training.live,
         )
         await asyncio.to_thread(self.artifacts.write_slice, slice_index, after)
-        return after, {
+        own = {
             "regions": region_rows(state.bank, bank, slice_index),
             "edits": edit_rows(plan.edits),
             "windows": windows,
-            **training.rows(),
         }
+        rows = training.rows()
+        rows[RAIE_METHOD] = own | rows.get(RAIE_METHOD, {})
+        return after, rows
 
     def _edit(self, slice_index: int, roles: dict[str, list[Candidate]]) -> tuple[SlicePlan, RegionBank, list[Row]]:
         """Edit a copy of the bank with the slice's training windows in time order, and write
@@ -266,7 +270,15 @@ class SliceSession:
         input_path = self.artifacts.train_input(slice_index)
         data.save(input_path)
         plan = SlicePlan(
-            slice_index, self.config, self.seed, input_path, data, edits, self.artifacts.registry.root, state.live
+            slice_index,
+            self.config,
+            self.seed,
+            input_path,
+            data,
+            edits,
+            self.artifacts.registry.root,
+            state.live,
+            tuple(m for m in self.scored_methods if m in TRAINED_BASELINES),
         )
         return plan, bank, train_window_rows(slice_index, edited, samples)
 

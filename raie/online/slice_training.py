@@ -15,11 +15,12 @@ from raie.adapters import ADAPTERS_DIR, AdapterManifest
 from raie.backbones.base import SequentialRecommender
 from raie.backbones.lora import GLOBAL_ADAPTER
 from raie.config import ExperimentConfig
-from raie.online.adapter_job import AdapterJob, JobInput
+from raie.online.adapter_job import RAIE, AdapterJob, JobInput
 from raie.online.trainer import AdapterTrainer, JobEvent, JobEvents, JobOutcome
 from raie.recording import Row
 from raie.regions.editor import SliceEdits
 from raie.regions.router import FALLBACK
+from raie.strategies.global_lora import baseline_adapter
 from raie.strategies.raie import needs_retraining
 from raie.strategies.routed import region_adapter
 
@@ -36,6 +37,8 @@ class SlicePlan:
     edits: SliceEdits
     registry_root: Path
     live: dict[str, int]
+    baselines: tuple[str, ...] = ()
+    """Trained baselines scored beside RAIE: each continues its own adapter on the slice."""
 
     def global_job(self) -> AdapterJob:
         """The global adapter continues from its live version (a fresh LoRA the first time)."""
@@ -57,9 +60,19 @@ class SlicePlan:
             jobs.append(self._job(name, region_id, start))
         return jobs
 
-    def _job(self, adapter: str, region_id: int, start: tuple[str, int] | None) -> AdapterJob:
+    def baseline_jobs(self) -> list[AdapterJob]:
+        """One job per trained baseline, from its live version (a fresh LoRA the first time)."""
+        jobs = []
+        for method in self.baselines:
+            adapter = baseline_adapter(method)
+            jobs.append(
+                self._job(adapter, FALLBACK, (adapter, self.live[adapter]) if adapter in self.live else None, method)
+            )
+        return jobs
+
+    def _job(self, adapter: str, region_id: int, start: tuple[str, int] | None, method: str = RAIE) -> AdapterJob:
         return AdapterJob(
-            self.slice, adapter, region_id, self.input_path, start, self.registry_root, self.config, self.seed
+            self.slice, adapter, region_id, self.input_path, start, self.registry_root, self.config, self.seed, method
         )
 
 
@@ -69,14 +82,22 @@ class SliceTraining:
     outcomes: list[JobOutcome] = field(default_factory=list)
     events: list[JobEvent] = field(default_factory=list)
 
-    def rows(self) -> dict[str, list[Row]]:
-        """``train_jobs`` (finished jobs), ``adapters`` (what they published) and ``train_job_events``."""
-        finished = [o.result for o in self.outcomes if o.result is not None]
-        return {
-            "train_jobs": [r.training.row(r.published.manifest.slice) for r in finished],
-            "adapters": [adapter_row(r.published.manifest) for r in finished],
-            "train_job_events": [event_row(e) for e in self.events],
-        }
+    def rows(self) -> dict[str, dict[str, list[Row]]]:
+        """Per method: ``train_jobs`` (finished jobs), ``adapters`` (what they published) and ``train_job_events``."""
+        rows: dict[str, dict[str, list[Row]]] = {}
+
+        def tables(method: str) -> dict[str, list[Row]]:
+            return rows.setdefault(method, {"train_jobs": [], "adapters": [], "train_job_events": []})
+
+        for outcome in self.outcomes:
+            tables(outcome.job.method)  # a job that failed still has its (empty) tables replaced
+            if outcome.result is not None:
+                manifest = outcome.result.published.manifest
+                tables(outcome.job.method)["train_jobs"].append(outcome.result.training.row(manifest.slice))
+                tables(outcome.job.method)["adapters"].append(adapter_row(manifest))
+        for event in self.events:
+            tables(event.job.method)["train_job_events"].append(event_row(event))
+        return rows
 
 
 async def train_slice(
@@ -93,7 +114,7 @@ async def train_slice(
         training.outcomes += outcomes
         training.live |= {o.job.adapter: o.result.published.manifest.version for o in outcomes if o.result is not None}
 
-    await run([plan.global_job()])
+    await run([plan.global_job(), *plan.baseline_jobs()])  # the baselines need nothing from RAIE's jobs
     await run(plan.region_jobs(training.live.get(GLOBAL_ADAPTER)))
     return training
 

@@ -5,7 +5,10 @@
 - replay: the same, with each epoch mixing S windows back in (rehearsal).
 - lwf: the same, plus distillation towards the frozen Set-up model
   (Li & Hoiem, "Learning without Forgetting", 2016).
-All fine-tuning early-stops on F's validation part.
+All fine-tuning early-stops on F's validation part. On the stream, each
+slice continues the method's adapter from its previous version on that
+slice's windows (raie/online/adapter_job.py); with cutoffs 0.5/0.8 its
+first update is exactly this one.
 """
 
 from __future__ import annotations
@@ -18,10 +21,17 @@ from peft import PeftModel
 from torch import nn
 
 from raie.backbones.base import SequentialRecommender
-from raie.backbones.lora import adapted_backbone, with_lora
-from raie.strategies.base import StrategyContext, UpdateStrategy, register_strategy
+from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone, with_lora
+from raie.config import ExperimentConfig
+from raie.protocol.windows import Windows
+from raie.regions.router import FALLBACK
+from raie.strategies.base import StrategyContext, UpdateStrategy, build_strategy, register_strategy
+from raie.strategies.region_training import TrainJob, train_adapter
 from raie.strategies.rehearsal import rehearsal_epochs
-from raie.training import EpochWindows, LossFn, cross_entropy, fit, item_logits
+from raie.training import EpochWindows, LossFn, cross_entropy, item_logits
+
+UPDATE_SLICE = 1
+"""The offline protocol has one update slice, F."""
 
 
 @register_strategy("base")
@@ -35,26 +45,52 @@ class _GlobalLoRA(UpdateStrategy):
 
     def update(self, setup_model: SequentialRecommender, context: StrategyContext) -> SequentialRecommender:
         peft_model = with_lora(setup_model, context.config.lora).to(context.device)
-        model = adapted_backbone(peft_model)
-        fine_tune = context.data.block("F")
-        fit(
-            model,
-            self.epoch_windows(context),
-            self.loss(peft_model, context),
-            context.config.finetune_train,
-            valid=fine_tune.valid,
-            device=context.device,
-            seed=context.seed,
-            desc=self.name,
-            eval_batch_size=context.config.eval_batch_size,
+        setup, fine_tune = context.data.block("S"), context.data.block("F")
+        job = self.train(
+            peft_model,
+            GLOBAL_ADAPTER,
+            fine_tune.train,
+            setup.train,
+            fine_tune.valid,
+            context.config,
+            context.device,
+            context.seed,
         )
-        return model
+        context.recorder.record("train_jobs", [job.row(UPDATE_SLICE)])
+        return adapted_backbone(peft_model)
 
-    def epoch_windows(self, context: StrategyContext) -> EpochWindows:
-        windows = context.data.block("F").train
-        return lambda rng: windows
+    def train(
+        self,
+        model: PeftModel,
+        adapter: str,
+        new: Windows,
+        old: Windows,
+        valid: Windows,
+        config: ExperimentConfig,
+        device: torch.device,
+        seed: int,
+    ) -> TrainJob:
+        """Fine-tune ``adapter`` on ``new`` (``old``: what came before, for rehearsal), early-stopped on ``valid``.
 
-    def loss(self, model: PeftModel, context: StrategyContext) -> LossFn:
+        The stream's baseline jobs call this too, one slice at a time."""
+        return train_adapter(
+            model,
+            adapter,
+            FALLBACK,
+            self.epoch_windows(new, old, config),
+            self.loss(model, config),
+            len(new),
+            valid,
+            config,
+            device=device,
+            seed=seed,
+            keep_initial=False,
+        )
+
+    def epoch_windows(self, new: Windows, old: Windows, config: ExperimentConfig) -> EpochWindows:
+        return lambda rng: new
+
+    def loss(self, model: PeftModel, config: ExperimentConfig) -> LossFn:
         return cross_entropy(adapted_backbone(model))
 
 
@@ -65,21 +101,14 @@ class GlobalLoRA(_GlobalLoRA):
 
 @register_strategy("replay")
 class Replay(_GlobalLoRA):
-    def epoch_windows(self, context: StrategyContext) -> EpochWindows:
-        return rehearsal_epochs(
-            context.data.block("F").train,
-            context.data.block("S").train,
-            context.config.strategy.new_data_fraction,
-            context.config.protocol.context_len,
-        )
+    def epoch_windows(self, new: Windows, old: Windows, config: ExperimentConfig) -> EpochWindows:
+        return rehearsal_epochs(new, old, config.strategy.new_data_fraction, config.protocol.context_len)
 
 
 @register_strategy("lwf")
 class LearningWithoutForgetting(_GlobalLoRA):
-    def loss(self, model: PeftModel, context: StrategyContext) -> LossFn:
-        weight = context.config.strategy.lwf_weight
-        temperature = context.config.strategy.lwf_temperature
-
+    def loss(self, model: PeftModel, config: ExperimentConfig) -> LossFn:
+        weight, temperature = config.strategy.lwf_weight, config.strategy.lwf_temperature
         backbone = adapted_backbone(model)
 
         def loss(ctx: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -94,6 +123,24 @@ class LearningWithoutForgetting(_GlobalLoRA):
             return recommendation + weight * distill
 
         return loss
+
+
+TRAINED_BASELINES = ("lora", "replay", "lwf")
+"""The baselines that train an adapter; the stream runs them as adapter jobs beside RAIE's."""
+
+
+def baseline_adapter(method: str) -> str:
+    """The stream's adapter name of a trained baseline. Not the method's bare name: peft
+    misreads an adapter called ``lora`` in its own ``lora_`` parameter prefix."""
+    return f"baseline_{method}"
+
+
+def baseline(method: str) -> _GlobalLoRA:
+    """The trained baseline called ``method``."""
+    strategy = build_strategy(method)
+    if not isinstance(strategy, _GlobalLoRA):
+        raise ValueError(f"{method!r} is not one of the trained baselines {TRAINED_BASELINES}")
+    return strategy
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 from raie.cli.common import resolve_config
 from raie.data.dataset import dataset_names
 from raie.errors import ConfigError
-from raie.online.prequential import SCORED_METHODS, check_methods
+from raie.online.prequential import DEFAULT_METHODS, SCORED_METHODS, check_methods
 from streams.connect import DEFAULT_BOOTSTRAP
 from streams.settings import WorkerSettings
 from workers.pool_config import PoolConfigError, RayPoolConfig, parse_injected_failures
@@ -53,9 +53,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     worker.add_argument(
         "--score-methods",
         type=_methods,
-        default=SCORED_METHODS,
-        metavar="raie[,raie-wo-kr][,base]",
-        help="methods each slice is scored with before it is trained on (default: all three)",
+        default=DEFAULT_METHODS,
+        metavar="METHODS",
+        help=f"comma-separated methods each slice is scored with before it is trained on: raie and any of "
+        f"{', '.join(SCORED_METHODS[1:])}; lora, replay and lwf each train an adapter per slice too "
+        f"(default: {','.join(DEFAULT_METHODS)})",
     )
     pool = worker.add_argument_group("adapter training (the Ray pool)")
     pool.add_argument(

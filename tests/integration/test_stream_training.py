@@ -1,4 +1,5 @@
-"""Adapter jobs from the stream: a forced failure is retried, reported, and leaves the previous version live."""
+"""Adapter jobs from the stream: a forced failure is retried, reported, and leaves the previous version live;
+a trained baseline scored beside RAIE runs its own jobs on the same pool."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def test_a_job_that_keeps_failing_leaves_its_previous_version_live(
 ) -> None:
     config_path = save_config(fast_config, tmp_path / "fast.yaml")
     # Slice 2's global job fails both attempts; slice 1's region_1 job fails once, then succeeds.
-    options = ("--inject-failure", "2/global:9", "--inject-failure", "1/region_1:1", "--job-retries", "1")
+    failures = ("--inject-failure", "2/global:9", "--inject-failure", "1/region_1:1", "--job-retries", "1")
+    options = (*failures, "--score-methods", "raie,base,lora")
     result = run_stream(tmp_path, synthetic_yelp_dir, config_path, kill=False, worker_options=options)
 
     global_steps = [(status, attempt) for job, status, attempt in result.job_steps if job == "2/global"]
@@ -36,3 +38,9 @@ def test_a_job_that_keeps_failing_leaves_its_previous_version_live(
     for (adapter, version), sha256 in result.adapters.items():  # everything published is whole and verified
         assert registry.get(adapter, version).manifest.sha256 == sha256
         assert registry.load_weights(adapter, version)
+
+    # The LoRA baseline trained its own adapter on each update slice, unaffected by RAIE's failure.
+    assert registry.versions("baseline_lora") == [1, 2]
+    assert registry.get("baseline_lora", 2).manifest.parent_version == 1
+    assert result.live["baseline_lora"] == 2
+    assert {(m, s) for m, s in result.recall10} == {(m, s) for m in ("raie", "base", "lora") for s in (1, 2)}

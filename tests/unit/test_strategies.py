@@ -58,7 +58,7 @@ def test_replay_mixes_the_configured_share_of_setup_windows(
     synthetic_data: ProtocolData, fast_config: ExperimentConfig
 ) -> None:
     config = ExperimentConfig(**{**fast_config.__dict__, "strategy": StrategyConfig(new_data_fraction=0.75)})
-    draw = Replay().epoch_windows(context_for(synthetic_data, config))
+    draw = Replay().epoch_windows(synthetic_data.block("F").train, synthetic_data.block("S").train, config)
     first, second = draw(np.random.default_rng(0)), draw(np.random.default_rng(1))
     n_new = len(synthetic_data.block("F").train)
     assert len(first) == n_new + round(n_new / 3)  # 75% new, 25% rehearsed
