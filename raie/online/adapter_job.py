@@ -82,7 +82,7 @@ class AdapterJob:
     seed: int
     method: str = RAIE
     """Whose adapter: RAIE's (global or a region's), or a trained baseline's (``lora``, ``replay``, ``lwf``),
-    which continues its own adapter, named after it, on each slice's windows."""
+    which continues its own adapter (``baseline_<method>``) on each slice's windows."""
 
     @property
     def job_id(self) -> str:
