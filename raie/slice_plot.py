@@ -9,7 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from raie.errors import ConfigError
-from raie.slice_reports import RUN_FILTER
+from raie.slice_reports import OPS, SLICES, query_for_run
 from raie.store import Store
 
 FIGURE_INCHES = (8.0, 7.0)
@@ -19,34 +19,25 @@ LINE_STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
 """Methods often tie on a slice (all of them before the first update): distinct markers
 and dashes keep every line visible where they overlap."""
 
-RECALL_SQL = f"""
-SELECT run_id, method, slice, avg(value) AS recall
-FROM metrics WHERE metric = 'recall' AND k = 10 AND average = 'window' AND {RUN_FILTER}
-GROUP BY ALL ORDER BY run_id, method, slice
-"""
-"""Mean over seeds of each slice's window-averaged Recall@10."""
+RECALL_SQL = f"""SELECT run_id, method, slice, avg("R@10") AS recall FROM ({SLICES.sql}) GROUP BY ALL ORDER BY ALL"""
+"""The ``slices`` report's Recall@10 (window mean), averaged over seeds."""
 
 OPS_SQL = f"""
-SELECT slice, avg(updates) AS updates, avg(expands) AS expands, avg(adds) AS adds FROM (
-  SELECT run_id, seed, slice,
-         coalesce(sum(count) FILTER (WHERE op = 'update'), 0) AS updates,
-         coalesce(sum(count) FILTER (WHERE op = 'expand'), 0) AS expands,
-         coalesce(sum(count) FILTER (WHERE op = 'add'), 0) AS adds
-  FROM edits WHERE method = 'raie' AND {RUN_FILTER} AND run_id IN (SELECT run_id FROM metrics) GROUP BY ALL
-) GROUP BY slice ORDER BY slice
+SELECT slice, avg(updates) AS updates, avg(expands) AS expands, avg(adds) AS adds
+FROM ({OPS.sql}) WHERE run_id IN (SELECT run_id FROM metrics) GROUP BY slice ORDER BY slice
 """
-"""Op counts of the runs that have prequential metrics (the stream's), mean over runs and seeds."""
+"""The ``ops`` report's counts for runs with prequential metrics (the stream's), averaged over runs and seeds."""
 
 
 def write_slice_plot(store: Store, path: Path, run_id: str | None = None) -> Path:
     """Draw the store's prequential Recall@10 and RAIE's op counts per slice to the PNG ``path``."""
-    recall = store.query(RECALL_SQL, [run_id, run_id]).to_pylist()
+    recall = query_for_run(store, RECALL_SQL, run_id).to_pylist()
     if not recall:
         scope = "" if run_id is None else f" for run {run_id!r}"
         raise ConfigError(
             "--plot", f"the store has no prequential metrics{scope}", "replay a timeline through `raie worker` first"
         )
-    ops = store.query(OPS_SQL, [run_id, run_id]).to_pylist()
+    ops = query_for_run(store, OPS_SQL, run_id).to_pylist()
     figure = Figure(figsize=FIGURE_INCHES)
     FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))

@@ -123,7 +123,11 @@ def report(name: str) -> Report:
         raise ConfigError("--report", f"no report {name!r}", f"pick one of {', '.join(REPORTS)}") from None
 
 
+def query_for_run(store: Store, sql: str, run_id: str | None) -> pa.Table:
+    """Run ``sql`` (a report's query, or one built over it) for ``run_id`` or (None) every run."""
+    return store.query(sql, [run_id, run_id] * sql.count(RUN_FILTER))
+
+
 def run_report(store: Store, name: str, run_id: str | None = None) -> pa.Table:
     """The rows of report ``name``, for ``run_id`` or (None) every run."""
-    sql = report(name).sql
-    return store.query(sql, [run_id, run_id] * sql.count(RUN_FILTER))
+    return query_for_run(store, report(name).sql, run_id)

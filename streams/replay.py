@@ -99,15 +99,20 @@ def replay(
         for remaining in range(open_slice, timeline.n_slices):
             end_ms = cuts_ms[remaining] if remaining < len(cuts_ms) else final_end_ms
             close_slice(producer, partitions, remaining, end_ms)
-    if producer.failed:
-        first = producer.failures[0].reason if producer.failures else "no reason recorded"
-        raise ReplayError(f"{producer.failed} of {producer.sent} messages were not delivered; first: {first}")
+    check_delivered(producer)
     return ReplayReport(
         events=sent,
         slices=timeline.n_slices,
         marks=timeline.n_slices * len(partitions),
         seconds=time.monotonic() - started,
     )
+
+
+def check_delivered(producer: CountingProducer) -> None:
+    """Raise :class:`ReplayError` if the broker refused any message of a finished (flushed) replay."""
+    if producer.failed:
+        first = producer.failures[0].reason if producer.failures else "no reason recorded"
+        raise ReplayError(f"{producer.failed} of {producer.sent} messages were not delivered; first: {first}")
 
 
 def close_slice(producer: CountingProducer, partitions: list[int], index: int, end_ms: int) -> None:

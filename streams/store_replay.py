@@ -19,7 +19,7 @@ from pathlib import Path
 from raie.store import Store
 from schemas import Interaction
 from streams.producer import CountingProducer
-from streams.replay import REPLAY_CLIENT_ID, ReplayError, ReplayReport, close_slice
+from streams.replay import REPLAY_CLIENT_ID, ReplayError, ReplayReport, check_delivered, close_slice
 from streams.topic_names import INTERACTIONS
 
 EVENTS_SQL = """
@@ -37,11 +37,14 @@ def stored_slices(store: Store) -> list[int]:
     return [int(s) for s in rows]
 
 
-def replay_from_store(store_dir: Path, slices: Sequence[int], bootstrap: str, *, marks: bool = True) -> ReplayReport:
-    """Publish each of ``slices`` (in the order given) from the store at ``store_dir``."""
+def replay_from_store(
+    store_dir: Path, slices: Sequence[int] | None, bootstrap: str, *, marks: bool = True
+) -> ReplayReport:
+    """Publish each of ``slices`` (in the order given; None: every stored slice) from the store at ``store_dir``."""
     started = time.monotonic()
     with Store.open(store_dir, create=False, read_only=True) as store:
         available = stored_slices(store)
+        slices = available if slices is None else slices
         missing = [s for s in slices if s not in available]
         if missing:
             listed = ", ".join(map(str, available)) or "none"
@@ -58,9 +61,7 @@ def replay_from_store(store_dir: Path, slices: Sequence[int], bootstrap: str, *,
             if marks:
                 last_ms = max(row["ts_ms"] for row in events[slice_index])
                 close_slice(producer, partitions, slice_index, last_ms + 1)
-    if producer.failed:
-        first = producer.failures[0].reason if producer.failures else "no reason recorded"
-        raise ReplayError(f"{producer.failed} of {producer.sent} messages were not delivered; first: {first}")
+    check_delivered(producer)
     return ReplayReport(
         events=sent,
         slices=len(slices),

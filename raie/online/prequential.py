@@ -142,13 +142,17 @@ class PrequentialScorer:
         return self._live
 
 
+def window_row(slice_index: int, role: str, candidate: Candidate) -> Row:
+    """The columns every ``windows`` row has: which window, in which role."""
+    c = candidate
+    return {"slice": slice_index, "role": role, "user_id": c.user_id, "position": c.position, "ts_ms": c.ts_ms}
+
+
 def _window_rows(
     slice_index: int, candidates: list[Candidate], ranking: Ranking, extra: dict[str, list[object]]
 ) -> list[Row]:
     ranks = ranking.ranks.tolist()
-    rows: list[Row] = []
-    for i, c in enumerate(candidates):
-        row: Row = {"slice": slice_index, "role": "eval", "user_id": c.user_id, "position": c.position}
-        row |= {"ts_ms": c.ts_ms, "rank": ranks[i]}
-        rows.append(row | {name: values[i] for name, values in extra.items()})
-    return rows
+    return [
+        window_row(slice_index, "eval", c) | {"rank": ranks[i]} | {name: values[i] for name, values in extra.items()}
+        for i, c in enumerate(candidates)
+    ]

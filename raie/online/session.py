@@ -34,7 +34,7 @@ from raie.data.catalog import Catalog
 from raie.online.adapter_job import JobInput
 from raie.online.artifacts import Artifacts, SessionState
 from raie.online.candidates import Candidate, ItemVocabulary
-from raie.online.prequential import DEFAULT_METHODS, RAIE_METHOD, PrequentialScorer, check_methods
+from raie.online.prequential import DEFAULT_METHODS, RAIE_METHOD, PrequentialScorer, check_methods, window_row
 from raie.online.slice_training import SlicePlan, train_slice
 from raie.online.slice_windows import in_time_order, role_windows, split_roles
 from raie.online.trainer import AdapterTrainer, JobEvent, JobEvents, SetupJob
@@ -295,12 +295,8 @@ def train_window_rows(slice_index: int, candidates: list[Candidate], samples: Sa
     for i, c in enumerate(candidates):
         p1, p2, op = float(samples.p1[i]), float(samples.p2[i]), samples.op[i]
         rows.append(
-            {
-                "slice": slice_index,
-                "role": "train",
-                "user_id": c.user_id,
-                "position": c.position,
-                "ts_ms": c.ts_ms,
+            window_row(slice_index, "train", c)
+            | {
                 "region_id": int(samples.region[i]),
                 "op": None if op is None else str(op),
                 "p1": None if np.isnan(p1) else p1,

@@ -171,9 +171,7 @@ class Store:
         to them. Partitions are replaced one after another: a crash midway
         leaves some partitions old and some new, never a partition half-written.
         """
-        self._connection()
-        if self._read_only:
-            raise StoreError(f"store {self._root} is open read-only; reopen it to write")
+        self._check_writable()
         spec = table_spec(table)
         data = conform(spec, rows)
         if data.num_rows == 0:
@@ -200,9 +198,7 @@ class Store:
         rows removes the partition: a slice closed again with nothing to
         record must not keep what its first close recorded.
         """
-        self._connection()
-        if self._read_only:
-            raise StoreError(f"store {self._root} is open read-only; reopen it to write")
+        self._check_writable()
         spec = table_spec(table)
         if set(key) != set(spec.partition_by):
             raise StoreError(
@@ -250,6 +246,11 @@ class Store:
         else:
             self._data_views.discard(spec.name)
         self._view_names.add(spec.name)
+
+    def _check_writable(self) -> None:
+        self._connection()
+        if self._read_only:
+            raise StoreError(f"store {self._root} is open read-only; reopen it to write")
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:

@@ -78,21 +78,18 @@ def replay_command(args: argparse.Namespace) -> int:
 
 
 def _replay_store(args: argparse.Namespace) -> int:
-    from raie.store import Store
     from streams.admin import ensure_topics
-    from streams.store_replay import replay_from_store, stored_slices
+    from streams.store_replay import replay_from_store
 
     if args.dataset is not None or args.data_dir is not None or args.slices is not None:
         raise ConfigError("--from-store", "replays what the store holds", "drop --dataset, --data-dir and --slices")
-    slices = args.stored_slices
-    if slices is None:
-        with Store.open(args.from_store, create=False, read_only=True) as store:
-            slices = stored_slices(store)
     ensure_topics(args.bootstrap)
-    report = replay_from_store(args.from_store, slices, args.bootstrap, marks=not args.no_marks)
+    report = replay_from_store(args.from_store, args.stored_slices, args.bootstrap, marks=not args.no_marks)
+    which = (
+        "every stored slice" if args.stored_slices is None else "slice(s) " + ", ".join(map(str, args.stored_slices))
+    )
     print(
-        f"re-published {report.events} stored events of slice(s) {', '.join(map(str, slices))} "
-        f"({report.marks} slice marks) in {report.seconds:.1f} s"
+        f"re-published {report.events} stored events of {which} ({report.marks} slice marks) in {report.seconds:.1f} s"
     )
     return 0
 
