@@ -35,8 +35,8 @@ from raie.cli.common import resolve_config
 from raie.config import ExperimentConfig, TrainConfig
 from raie.data.dataset import load_dataset
 from raie.online.artifacts import ARTIFACTS_DIR, STATE_FILE, Artifacts
+from raie.online.in_process import ClosedSlice, feed_session
 from raie.online.session import SliceSession
-from raie.online.timeline import ClosedSlice, replay_timeline
 from raie.online.trainer import AdapterTrainer, InProcessTrainer, JobEvent
 from raie.protocol.blocks import ProtocolData, build_protocol
 from raie.protocol.preprocess import preprocess
@@ -111,7 +111,7 @@ def _run(
         events.append(TimedEvent(event, time.perf_counter()))
 
     session.on_job_event = record
-    return replay_timeline(data, session, EMBED_BATCH)
+    return feed_session(data, session, EMBED_BATCH)
 
 
 def _report(name: str, slices: list[ClosedSlice], events: list[TimedEvent]) -> None:

@@ -11,15 +11,13 @@ and kept, and its wall time.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
 from raie.config import load_config, preset_path
 from raie.device import default_device
-from raie.experiment import ExperimentRequest, prepare_data, train_setup_model
-from raie.recording import MemoryRecorder
-from raie.seeding import seed_everything
-from raie.strategies import StrategyContext, build_strategy
+from raie.experiment import ExperimentRequest, adapt, prepare_data, train_setup_model
 from raie.tabular import format_text_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,12 +33,11 @@ def main() -> int:
     data = prepare_data(request)
     device = default_device()
     setup_model = train_setup_model("sasrec", config, data, args.seed, device)
-    seed_everything(args.seed)
-    recorder = MemoryRecorder()
     started = time.perf_counter()
-    build_strategy("raie").update(setup_model, StrategyContext(config, data, device, args.seed, recorder))
+    with tempfile.TemporaryDirectory() as root:
+        _, tables = adapt("raie", setup_model, data, config, args.seed, Path(root), device)
     total = time.perf_counter() - started
-    jobs = recorder.tables["train_jobs"]
+    jobs = tables["train_jobs"]
     rows = [
         [
             job["adapter"],

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from raie.evaluation import Ranking
-from raie.online.prequential import metric_rows
+from raie.online.rows import metric_rows
 from raie.slice_reports import run_report
 from raie.store import Store, table_spec
 

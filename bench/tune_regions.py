@@ -16,18 +16,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import tempfile
 import time
 from pathlib import Path
 
+from raie.adapters.routed import RoutedRecommender
 from raie.cli.common import float_list
 from raie.config import ExperimentConfig, RegionConfig, from_dict, load_config, preset_path
 from raie.device import default_device
 from raie.evaluation import rank_windows
-from raie.experiment import ExperimentRequest, prepare_data, train_setup_model
-from raie.recording import MemoryRecorder
-from raie.seeding import seed_everything
-from raie.strategies import StrategyContext, build_strategy
-from raie.strategies.routed import RoutedRecommender
+from raie.experiment import ExperimentRequest, adapt, prepare_data, train_setup_model
 from raie.tabular import format_text_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,16 +56,14 @@ def main() -> int:
     for candidate in args.candidates:
         overrides = json.loads(candidate)
         tuned = with_regions(config, overrides)
-        seed_everything(args.seed)
-        recorder = MemoryRecorder()
         started = time.perf_counter()
-        model = build_strategy("raie").update(setup_model, StrategyContext(tuned, data, device, args.seed, recorder))
+        model, tables = adapt("raie", setup_model, data, tuned, args.seed, Path(tempfile.mkdtemp()), device)
         seconds = time.perf_counter() - started
         ops = {op: 0 for op in OPS}
-        for row in recorder.tables.get("edits", []):
+        for row in tables.get("edits", []):
             if row["op"] in ops:
                 ops[row["op"]] += row["count"]
-        regions = len({r["region_id"] for r in recorder.tables["regions"] if r["stage"] == "after"})
+        regions = len({r["region_id"] for r in tables["regions"] if r["stage"] == "after"})
         for tau_infer in args.tau_infer or (tuned.regions.tau_infer,):
             if isinstance(model, RoutedRecommender):
                 model.router.config = dataclasses.replace(tuned.regions, tau_infer=tau_infer)

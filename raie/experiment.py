@@ -1,11 +1,18 @@
-"""The offline runner: Set-up once per seed, then every method under one protocol.
+"""The offline runner: Set-up once per seed, then the slice step over F, then S and T scored.
 
-Everything the stream does, this runner does in-process through the same
-``raie`` functions (DESIGN.md section 2), so the numbers are comparable.
+It runs the one slice step the stream runs (raie/online/step.py) with the
+in-process trainer, once per line of methods (raie/strategies/base.py): the
+methods of a line share one bank and one set of adapters, trained once. Its
+adapters are versioned under ``<store>/experiments/<run id>/seed=<s>/<line>/``
+like the stream's. S is then scored on its held-out windows and T on its
+evaluation windows, with the state after F, by the scorer the stream uses
+for its prequential scores; so with cutoffs 0.5/0.8 the stream's slice 2 is
+this runner's T.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -18,24 +25,32 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from raie.backbones import SequentialRecommender, build_backbone
+from raie.backbones import SequentialRecommender
 from raie.config import ExperimentConfig
-from raie.data.catalog import Catalog
 from raie.data.dataset import load_dataset
 from raie.device import default_device
-from raie.evaluation import Ranking, rank_windows
+from raie.evaluation import Ranking
+from raie.online.artifacts import Artifacts
+from raie.online.prequential import Scorer
+from raie.online.rows import experiment_rows
+from raie.online.setup import initial_state
+from raie.online.setup_model import train_setup_on
+from raie.online.state import MethodScore, SliceData, SliceResult
+from raie.online.step import StepSettings, step
+from raie.online.trainer import InProcessTrainer
 from raie.protocol.blocks import ProtocolData, build_protocol
 from raie.protocol.preprocess import preprocess
 from raie.protocol.windows import Windows
-from raie.recording import MemoryRecorder, Row
-from raie.seeding import seed_everything
+from raie.recording import Row
 from raie.store import Store, table_spec
-from raie.strategies import StrategyContext, build_strategy
-from raie.strategies.routed import RoutedRecommender
-from raie.training import cross_entropy, fit
+from raie.strategies import build_strategy, lines
 
 RESULTS_TABLE = "experiment_results"
 ROUTING_TABLE = "routing"
+EXPERIMENTS_DIR = "experiments"
+"""Where a run's adapters live in the store, per seed and line."""
+UPDATE_BLOCK = "F"
+"""The offline protocol's one update slice (slice 1); S is slice 0 and T is only scored."""
 
 
 def scored_windows(data: ProtocolData) -> dict[str, Windows]:
@@ -89,31 +104,62 @@ def train_setup_model(
     return train_setup_on(backbone, config, data.catalog, setup.train, setup.valid, seed, device)
 
 
-def train_setup_on(
-    backbone: str,
+@dataclass(frozen=True)
+class LineRun:
+    """One line of methods after the update slice: what the step did, and a scorer of its state."""
+
+    methods: tuple[str, ...]
+    result: SliceResult
+    scorer: Scorer
+
+    def score(self, windows: Windows) -> list[MethodScore]:
+        return self.scorer.score(self.result.state, windows, None, self.methods)
+
+    def model(self, method: str) -> SequentialRecommender:
+        return self.scorer.model_for(method, self.result.state)
+
+    def rows(self, method: str) -> dict[str, list[Row]]:
+        return experiment_rows(method, self.result)
+
+
+def run_line(
+    setup_model: SequentialRecommender,
+    data: ProtocolData,
     config: ExperimentConfig,
-    catalog: Catalog,
-    train: Windows,
-    valid: Windows,
     seed: int,
+    methods: tuple[str, ...],
+    editing: bool,
+    root: Path,
     device: torch.device,
-) -> SequentialRecommender:
-    """A frozen backbone trained on ``train`` and early-stopped on ``valid``; the stream's Set-up uses it too."""
-    seed_everything(seed)
-    model = build_backbone(backbone, config, catalog).to(device)
-    fit(
-        model,
-        lambda rng: train,
-        cross_entropy(model),
-        config.setup_train,
-        valid=valid,
-        device=device,
-        seed=seed,
-        desc=f"set-up seed {seed}",
-        eval_batch_size=config.eval_batch_size,
-    )
-    model.requires_grad_(False)
-    return model.eval()
+) -> LineRun:
+    """Set-up state from S, then the slice step over F, for one line of methods; adapters under ``root``."""
+    artifacts = Artifacts.in_store(root)
+    state, _ = initial_state(setup_model, data.block("S").train, config, seed, device)
+    update = data.block(UPDATE_BLOCK)
+    empty = update.eval.take(np.zeros(0, dtype=np.int64))  # F is not scored offline
+    slice_data = SliceData(state.closed_slices, update.train, update.valid, empty)
+    settings = StepSettings(config, seed, methods, editing)
+    result = asyncio.run(step(state, slice_data, InProcessTrainer(device), settings, artifacts, device))
+    return LineRun(methods, result, Scorer(config, artifacts.registry, device))
+
+
+def adapt(
+    method: str,
+    setup_model: SequentialRecommender,
+    data: ProtocolData,
+    config: ExperimentConfig,
+    seed: int,
+    root: Path,
+    device: torch.device,
+) -> tuple[SequentialRecommender, dict[str, list[Row]]]:
+    """One method alone through F: the model that scores it and the rows it records (tests, benches)."""
+    editing = build_strategy(method).editing
+    line = run_line(setup_model, data, config, seed, (method,), editing, root, device)
+    return line.model(method), line.rows(method)
+
+
+def line_root(store_dir: Path, run_id: str, seed: int, editing: bool) -> Path:
+    return store_dir / EXPERIMENTS_DIR / run_id / f"seed={seed}" / ("editing" if editing else "fixed")
 
 
 def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None) -> ExperimentOutcome:
@@ -127,39 +173,34 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
     with Store.open(request.store_dir) as store:
         for seed in request.seeds:
             setup_model = train_setup_model(request.backbone, request.config, data, seed, device)
-            for method in request.methods:
-                seed_everything(seed)
-                recorder = MemoryRecorder()
-                context = StrategyContext(request.config, data, device, seed, recorder)
-                model = build_strategy(method).update(setup_model, context)
-                rows = []
-                for split, windows in scored_windows(data).items():
-                    if isinstance(model, RoutedRecommender):
-                        recorder.record(ROUTING_TABLE, _routing_rows(model, windows, split, device))
-                    ranking = rank_windows(
-                        model,
-                        windows,
-                        batch_size=request.config.eval_batch_size,
-                        device=device,
-                        desc=f"eval {method} seed {seed} {split}",
-                    )
-                    rankings[(method, seed, split)] = ranking
-                    rows += _result_rows(run_id, request, method, seed, split, ranking)
-                table = pa.Table.from_pylist(rows, schema=table_spec(RESULTS_TABLE).schema)
-                # Written per (method, seed) so that an interrupted run keeps what it finished.
-                store.write(RESULTS_TABLE, table)
-                parts.append(table)
-                key = {"run_id": run_id, "method": method, "seed": seed}
-                for name, recorded in recorder.tables.items():
-                    store.write(name, pa.Table.from_pylist([key | r for r in recorded], schema=table_spec(name).schema))
+            for editing, methods in lines(request.methods).items():
+                root = line_root(request.store_dir, run_id, seed, editing)
+                line = run_line(setup_model, data, request.config, seed, methods, editing, root, device)
+                scores = {split: line.score(windows) for split, windows in scored_windows(data).items()}
+                for i, method in enumerate(methods):
+                    rows = []
+                    recorded = line.rows(method)
+                    for split, split_scores in scores.items():
+                        score = split_scores[i]
+                        rankings[(method, seed, split)] = score.ranking
+                        rows += _result_rows(run_id, request, method, seed, split, score.ranking)
+                        if score.region_id is not None:
+                            recorded.setdefault(ROUTING_TABLE, []).extend(_routing_rows(score.region_id, split))
+                    table = pa.Table.from_pylist(rows, schema=table_spec(RESULTS_TABLE).schema)
+                    # Written per (method, seed) so that an interrupted run keeps what it finished.
+                    store.write(RESULTS_TABLE, table)
+                    parts.append(table)
+                    key = {"run_id": run_id, "method": method, "seed": seed}
+                    for name, table_rows in recorded.items():
+                        schema = table_spec(name).schema
+                        store.write(name, pa.Table.from_pylist([key | r for r in table_rows], schema=schema))
     results = pa.concat_tables(parts) if parts else table_spec(RESULTS_TABLE).schema.empty_table()
     return ExperimentOutcome(run_id, time.perf_counter() - started, results, rankings)
 
 
-def _routing_rows(model: RoutedRecommender, windows: Windows, split: str, device: torch.device) -> list[Row]:
+def _routing_rows(served: list[int], split: str) -> list[Row]:
     """How many scored windows each region's adapter served (-1: the global fallback)."""
-    served = model.router.serving(model.router.represent_windows(windows, device))
-    regions, counts = np.unique(served, return_counts=True)
+    regions, counts = np.unique(np.asarray(served, dtype=np.int64), return_counts=True)
     return [{"split": split, "region_id": int(r), "windows": int(n)} for r, n in zip(regions, counts, strict=True)]
 
 

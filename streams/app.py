@@ -88,9 +88,10 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
 
     store_lock = asyncio.Lock()
     artifacts = Artifacts.in_store(store.root)
-    serving = ServingState(artifacts, settings.backbone, settings.config)
-    serving.refresh()
+    # One device per process: the Set-up model, the serving adapters and in-process jobs all use it.
     device = default_device()
+    serving = ServingState(artifacts, settings.backbone, settings.config, device)
+    serving.refresh()
     trainer: AdapterTrainer = InProcessTrainer(device)
     if settings.trainer == "ray":
         trainer = RayTrainer.start(settings.pool, artifacts, settings.backbone, settings.config, device)

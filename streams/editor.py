@@ -20,12 +20,15 @@ import pyarrow as pa
 
 from raie.online.artifacts import ARTIFACTS_DIR, directory_digest
 from raie.online.candidates import Candidate
+from raie.online.rows import adapter_row
 from raie.online.session import SliceOutcome, SliceSession
 from raie.online.trainer import JobEvent
 from raie.store import Store
+from raie.strategies import RAIE
 from schemas import AdapterPublished, RegionEdit, RoutedWindow, SliceMark, TrainJob
 from schemas.region_edit import EditOp
 from streams.events import is_mark, now_ms
+from streams.topic_names import ADAPTERS, REGION_EDITS, TRAIN_JOBS
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ class RegionEditorAgent:
         # Commit only once the rows are stored: a crash before this re-closes the slice.
         await self.session.commit(outcome)
         published = await asyncio.to_thread(self._published, outcome)  # hashes the slice's files: off the loop
-        await self._send_all([("adapters", m.to_bytes()) for m in published])
+        await self._send_all([(ADAPTERS, m.to_bytes()) for m in published])
         self.on_closed(outcome)
         for event in self.held.pop(slice_index, []):
             await stream.ack(event)
@@ -86,18 +89,13 @@ class RegionEditorAgent:
     @staticmethod
     def _audit_messages(outcome: SliceOutcome) -> list[tuple[str, bytes]]:
         """The slice's edits, for the audit topic."""
+        if outcome.result is None:
+            return []  # Set-up builds regions; it edits none
+        edits, version = outcome.result.edits, outcome.slice + 1
+        # Counted by raie.regions.editor.Op value, which EditOp spells the same; to_bytes checks it against the schema.
         return [
-            (
-                "region-edits",
-                RegionEdit(
-                    outcome.slice,
-                    int(str(r["region_id"])),
-                    cast(EditOp, r["op"]),
-                    int(str(r["count"])),
-                    outcome.slice + 1,
-                ).to_bytes(),
-            )
-            for r in outcome.own_rows.get("edits", [])
+            (REGION_EDITS, RegionEdit(edits.slice_index, region_id, cast(EditOp, op), n, version).to_bytes())
+            for (region_id, op), n in sorted(edits.counts.items())
         ]
 
     async def _send_job_event(self, event: JobEvent) -> None:
@@ -119,7 +117,7 @@ class RegionEditorAgent:
             valid_recall=None if training is None else training.valid_recall,
             seconds=None if training is None else training.seconds,
         )
-        await self._send_all([("train-jobs", message.to_bytes())])
+        await self._send_all([(TRAIN_JOBS, message.to_bytes())])
 
     def _published(self, outcome: SliceOutcome) -> list[AdapterPublished]:
         """The committed slice's state, then every adapter version it published, for serving processes."""
@@ -136,18 +134,21 @@ class RegionEditorAgent:
                 sent,
             )
         ]
-        for row in outcome.own_rows.get("adapters", []):
-            region = int(str(row["region_id"]))
-            recall = row["valid_recall"]
+        outcomes = [] if outcome.result is None else outcome.result.training.outcomes
+        for job in outcomes:
+            if job.result is None or job.job.method != RAIE:
+                continue  # a failed job published nothing; baselines' adapters serve no routed request
+            manifest = job.result.published.manifest
+            recall = manifest.metrics.get("valid_recall10")
             messages.append(
                 AdapterPublished(
-                    str(row["adapter"]),
-                    None if region < 0 else region,
+                    manifest.adapter,
+                    manifest.region_id,
                     outcome.slice,
-                    int(str(row["version"])),
-                    str(row["path"]),
-                    str(row["sha256"]),
-                    None if recall is None else float(str(recall)),
+                    manifest.version,
+                    str(adapter_row(manifest)["path"]),
+                    manifest.sha256,
+                    None if recall is None else float(recall),
                     sent,
                 )
             )

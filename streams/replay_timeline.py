@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
-from raie.config import ExperimentConfig
+from raie.config import ExperimentConfig, ProtocolConfig
 from raie.data.dataset import Dataset, load_dataset
 from raie.errors import ConfigError, DataError
 from raie.protocol.preprocess import Positives, preprocess
@@ -112,9 +111,11 @@ def replay_timeline(
 
 
 def check_slices(slices: tuple[float, ...]) -> None:
-    """ConfigError unless ``slices`` are quantiles strictly increasing inside (0, 1)."""
-    if not slices or any(not 0.0 < s < 1.0 for s in slices) or list(slices) != sorted(set(slices)):
-        raise ConfigError("--slices", f"{list(slices)} is not strictly increasing inside (0, 1)", "give e.g. 0.5,0.8")
+    """ConfigError naming ``--slices`` unless they are valid protocol cutoffs (one rule: ProtocolConfig's)."""
+    try:
+        ProtocolConfig(cutoffs=slices)
+    except ConfigError as error:
+        raise ConfigError("--slices", error.problem, error.fix) from error
 
 
 def _events_table(data: Dataset, positives: Positives) -> pa.Table:
@@ -155,8 +156,3 @@ def _item(item_id: str, title: str | None, categories: list[str] | None) -> Item
     name = (title or "").strip()[:MAX_TITLE_CHARS] or None
     tags = tuple(c[:MAX_CATEGORY_CHARS] for c in categories or () if c)
     return Item(item_id=item_id, title=name, categories=tags or None)
-
-
-def slice_of(ts: np.ndarray, cuts: tuple[int, ...]) -> np.ndarray:
-    """Slice index of every epoch-second timestamp; the same rule as ``raie.protocol.split.assign_blocks``."""
-    return np.searchsorted(np.asarray(cuts, dtype=np.int64), ts, side="right").astype(np.int64)

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from raie.adapters.live import LiveAdapters
+from raie.adapters.routed import RoutedRecommender
 from raie.config import ExperimentConfig
 from raie.online.artifacts import Artifacts, SessionState
 from raie.regions.router import Router, represent
 from raie.regions.routing import Routes
-from raie.strategies.routed import RoutedRecommender
 
 
 @dataclass
@@ -27,6 +27,7 @@ class ServingState:
     artifacts: Artifacts
     backbone: str
     config: ExperimentConfig
+    device: torch.device  # the worker's one device: the Set-up model and every adapter live there
     state: SessionState | None = None
     adapters: LiveAdapters | None = None
 
@@ -34,7 +35,7 @@ class ServingState:
         """Load the state after the last closed slice, if it is newer than the one held."""
         if self.state is not None and self.artifacts.closed_slices() <= self.state.closed_slices:
             return
-        loaded = self.artifacts.load(self.backbone, self.config)
+        loaded = self.artifacts.load(self.backbone, self.config, self.device)
         if loaded is not None:
             self.state = loaded
 
@@ -42,12 +43,12 @@ class ServingState:
         """Routed inference with the live adapters, swapped in place to the state's versions."""
         assert self.state is not None
         if self.adapters is None or self.adapters.setup_model is not self.state.setup_model:
-            self.adapters = LiveAdapters(self.artifacts.registry, self.state.setup_model, self.config.lora)
+            self.adapters = LiveAdapters(self.artifacts.registry, self.state.setup_model, self.config.lora, self.device)
         self.adapters.swap(self.state.live)
         return self.adapters.recommender(Router(self.state.setup_model, self.state.bank, self.config.regions))
 
     async def embed(self, contexts: list[tuple[str, ...]]) -> np.ndarray:
-        """[B, H] frozen representations, computed off the event loop."""
+        """[B, H] frozen representations, computed off the event loop on the model's device."""
         assert self.state is not None
         state = self.state
         batch = torch.from_numpy(np.stack([state.vocabulary.encode(c) for c in contexts]))

@@ -8,9 +8,9 @@ import torch
 
 from raie.config import ExperimentConfig
 from raie.online.artifacts import Artifacts
+from raie.online.in_process import feed_session
 from raie.online.prequential import DEFAULT_METHODS
 from raie.online.session import SliceOutcome, SliceSession
-from raie.online.timeline import replay_timeline
 from raie.online.trainer import InProcessTrainer
 from raie.protocol.blocks import ProtocolData
 
@@ -24,4 +24,4 @@ def replay_session(
 ) -> list[SliceOutcome]:
     trainer, artifacts = InProcessTrainer(CPU), Artifacts.in_store(root)
     session = SliceSession(config, "sasrec", 0, 1, trainer, artifacts, CPU, scored_methods=methods)
-    return [closed.outcome for closed in replay_timeline(data, session, EMBED_BATCH)]
+    return [closed.outcome for closed in feed_session(data, session, EMBED_BATCH)]

@@ -58,6 +58,6 @@ class AdapterJobActor:
     def _setup_model(self) -> SequentialRecommender:
         stamp = self.source.stamp()
         if self.loaded is None or self.loaded[0] != stamp:
-            _, model = self.source.artifacts.load_setup(self.source.backbone, self.source.config)
-            self.loaded = (stamp, model.to(self.device))
+            _, model = self.source.artifacts.load_setup(self.source.backbone, self.source.config, self.device)
+            self.loaded = (stamp, model)
         return self.loaded[1]

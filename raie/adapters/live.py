@@ -14,11 +14,11 @@ import torch
 from peft import PeftModel, set_peft_model_state_dict
 
 from raie.adapters.registry import AdapterRegistry
+from raie.adapters.routed import RoutedRecommender, region_adapter
 from raie.backbones.base import SequentialRecommender
 from raie.backbones.lora import GLOBAL_ADAPTER, add_adapter, with_lora
 from raie.config import LoraConfig
 from raie.regions.router import Router
-from raie.strategies.routed import RoutedRecommender, region_adapter
 
 
 @dataclass

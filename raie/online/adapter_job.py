@@ -25,11 +25,10 @@ from raie.backbones.lora import with_lora
 from raie.config import ExperimentConfig
 from raie.protocol.windows import Windows
 from raie.regions.router import FALLBACK
+from raie.strategies import RAIE
 from raie.strategies.global_lora import baseline
 from raie.strategies.raie import OwnedWindows, train_global_adapter, train_region_adapter
 from raie.strategies.region_training import TrainJob
-
-RAIE = "raie"
 
 INPUT_PARTS = ("new", "old", "valid")
 """The slice's own training windows, the rehearsal history before it, its validation windows."""

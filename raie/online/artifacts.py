@@ -5,8 +5,11 @@ Layout under ``<store>/artifacts/``::
     state.json                              the commit point: slices closed so far, live adapter versions
     setup/vocabulary.json, model.safetensors the frozen Set-up backbone and its items
     slice=<k>/regions/                      the region bank after slice k
-    slice=<k>/history.safetensors           every training window up to slice k (rehearsal)
+    slice=<k>/memory.safetensors            the rehearsal memory after slice k (bounded: raie/online/memory.py)
     slice=<k>/train_input.safetensors       what slice k's adapter jobs train on
+
+Every file of a slice is bounded by that slice's windows and the memory's
+capacity, so closing slice k writes about as much as closing slice 1.
 
 RAIE's LoRA adapters are versioned in ``<store>/adapters/`` (:mod:`raie.adapters`);
 ``state.json`` names the version of each adapter that serves after slice k.
@@ -21,41 +24,52 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import safetensors.numpy
 import safetensors.torch
+import torch
 
 from raie.adapters import ADAPTERS_DIR, AdapterRegistry
 from raie.backbones import SequentialRecommender, build_backbone
 from raie.config import ExperimentConfig
 from raie.data.catalog import Catalog
 from raie.online.candidates import ItemVocabulary
-from raie.protocol.windows import Windows
+from raie.online.memory import RehearsalMemory
+from raie.online.state import StepState
 from raie.regions.bank import RegionBank
+from raie.store.files import atomic_write_json
 
 ARTIFACTS_DIR = "artifacts"
 STATE_FILE = "state.json"
 TRAIN_INPUT_FILE = "train_input.safetensors"
 
 
+MEMORY_FILE = "memory.safetensors"
+
+
 @dataclass(frozen=True)
 class SessionState:
-    closed_slices: int
+    """The stream's state after a closed slice: the slice step's, and the item vocabulary it fixed at Set-up."""
+
     vocabulary: ItemVocabulary
-    setup_model: SequentialRecommender
-    bank: RegionBank
-    history: Windows
-    live: dict[str, int]  # adapter name -> the registry version that serves
+    step: StepState
 
+    @property
+    def closed_slices(self) -> int:
+        return self.step.closed_slices
 
-def _write_json_atomically(path: Path, value: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(value, indent=1))
-    os.replace(temporary, path)
+    @property
+    def setup_model(self) -> SequentialRecommender:
+        return self.step.setup_model
+
+    @property
+    def bank(self) -> RegionBank:
+        return self.step.bank
+
+    @property
+    def live(self) -> dict[str, int]:
+        return self.step.live
 
 
 @dataclass(frozen=True)
@@ -80,44 +94,35 @@ class Artifacts:
         path = self.root / STATE_FILE
         return int(json.loads(path.read_text())["closed_slices"]) if path.is_file() else 0
 
-    def write_slice(self, slice_index: int, state: SessionState, catalog: Catalog | None = None) -> None:
-        """Write slice ``slice_index``'s files, uncommitted; ``catalog`` (the items at Set-up) with slice 0."""
-        if catalog is not None:
-            setup = self.setup_dir()
-            setup.mkdir(parents=True, exist_ok=True)
-            _write_json_atomically(
-                setup / "vocabulary.json", {"item_ids": list(state.vocabulary.item_ids), "texts": list(catalog.texts)}
-            )
-            safetensors.torch.save_model(state.setup_model, str(setup / "model.safetensors"))
+    def write_setup(self, state: SessionState, catalog: Catalog) -> None:
+        """Write the frozen Set-up backbone and its items (the catalogue's texts), once."""
+        setup = self.setup_dir()
+        setup.mkdir(parents=True, exist_ok=True)
+        texts = list(catalog.texts)
+        atomic_write_json(setup / "vocabulary.json", {"item_ids": list(state.vocabulary.item_ids), "texts": texts})
+        safetensors.torch.save_model(state.setup_model, str(setup / "model.safetensors"))
+
+    def write_slice(self, slice_index: int, state: SessionState) -> None:
+        """Write slice ``slice_index``'s files, uncommitted: the bank and the rehearsal memory after it."""
         directory = self.slice_dir(slice_index)
         state.bank.save(directory / "regions")
-        history = state.history
-        safetensors.numpy.save_file(
-            {"user": history.user, "context": history.context, "target": history.target, "ts": history.ts},
-            str(directory / "history.safetensors"),
-        )
+        state.step.memory.save(directory / MEMORY_FILE)
 
     def commit(self, state: SessionState) -> None:
         """Make the slice :meth:`write_slice` wrote for ``state`` the one a restart resumes from."""
-        _write_json_atomically(self.root / STATE_FILE, {"closed_slices": state.closed_slices, "live": state.live})
+        atomic_write_json(self.root / STATE_FILE, {"closed_slices": state.closed_slices, "live": state.live})
 
-    def load(self, backbone: str, config: ExperimentConfig) -> SessionState | None:
-        """The state after the last closed slice, or None before the Set-up slice closed."""
+    def load(self, backbone: str, config: ExperimentConfig, device: torch.device) -> SessionState | None:
+        """The state after the last closed slice (its Set-up model on ``device``), or None before
+        the Set-up slice closed."""
         closed = self.closed_slices()
         if closed == 0:
             return None
-        vocabulary, setup_model = self.load_setup(backbone, config)
+        vocabulary, setup_model = self.load_setup(backbone, config, device)
         directory = self.slice_dir(closed - 1)
-        arrays = safetensors.numpy.load_file(str(directory / "history.safetensors"))
-        history = Windows(arrays["user"], arrays["context"], arrays["target"], arrays["ts"])
-        return SessionState(
-            closed_slices=closed,
-            vocabulary=vocabulary,
-            setup_model=setup_model,
-            bank=RegionBank.load(directory / "regions"),
-            history=history,
-            live=self.load_live(),
-        )
+        memory = RehearsalMemory.load(directory / MEMORY_FILE)
+        step = StepState(closed, setup_model, RegionBank.load(directory / "regions"), memory, self.load_live())
+        return SessionState(vocabulary, step)
 
     def load_live(self) -> dict[str, int]:
         """The committed adapter versions: adapter name -> registry version."""
@@ -125,11 +130,13 @@ class Artifacts:
         state = json.loads(path.read_text()) if path.is_file() else {}
         return {str(name): int(version) for name, version in state.get("live", {}).items()}
 
-    def load_setup(self, backbone: str, config: ExperimentConfig) -> tuple[ItemVocabulary, SequentialRecommender]:
-        """The item vocabulary and the frozen Set-up backbone (eval mode, no gradients)."""
+    def load_setup(
+        self, backbone: str, config: ExperimentConfig, device: torch.device
+    ) -> tuple[ItemVocabulary, SequentialRecommender]:
+        """The item vocabulary and the frozen Set-up backbone on ``device`` (eval mode, no gradients)."""
         meta = json.loads((self.setup_dir() / "vocabulary.json").read_text())
-        setup_model = build_backbone(backbone, config, Catalog(tuple(meta["texts"])))
-        safetensors.torch.load_model(setup_model, str(self.setup_dir() / "model.safetensors"))
+        setup_model = build_backbone(backbone, config, Catalog(tuple(meta["texts"]))).to(device)
+        safetensors.torch.load_model(setup_model, str(self.setup_dir() / "model.safetensors"), device=str(device))
         setup_model.requires_grad_(False)
         return ItemVocabulary(tuple(meta["item_ids"])), setup_model.eval()
 

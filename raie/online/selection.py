@@ -2,9 +2,8 @@
 
 The stream emits a candidate for every position p >= L of a user's sequence in
 a slice. Once the slice is closed, each user's length n is known and the
-offline protocol's rules (raie/protocol/blocks.py) pick the same targets it
-would: the same ``right_aligned_targets`` function runs on positions instead
-of row indices.
+offline protocol's one role rule (raie/protocol/roles.py) picks the same
+targets it would, on positions instead of row indices.
 """
 
 from __future__ import annotations
@@ -12,9 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from raie.config import ProtocolConfig
-from raie.protocol.windows import right_aligned_targets
-
-ROLES = ("train", "valid", "holdout", "eval")
+from raie.protocol.roles import role_targets
 
 
 def select_roles(
@@ -26,14 +23,7 @@ def select_roles(
     target's index in the user's sequence and ``length[segment]`` that
     sequence's length in the slice.
     """
-    L, h = config.context_len, config.holdout_targets
     # Lay the users' sequences end to end so that position p of user u is row start[u] + p.
     start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
     row = start[segment] + position
-    targets = {
-        "train": right_aligned_targets(start, np.maximum(length - 2 * h, 0), L, config.train_stride),
-        "valid": right_aligned_targets(start, np.maximum(length - h, 0), L, stride=1, max_per_segment=h),
-        "holdout": right_aligned_targets(start, length, L, stride=1, max_per_segment=h),
-        "eval": right_aligned_targets(start, length, L, config.eval_stride),
-    }
-    return {role: np.isin(row, rows) for role, rows in targets.items()}
+    return {role: np.isin(row, rows) for role, rows in role_targets(start, length, config).items()}

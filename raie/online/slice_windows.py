@@ -21,20 +21,14 @@ class RoleWindows:
     representations: np.ndarray | None  # float32 [n, H]
 
 
-def by_user(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """(user id, position) order: the offline protocol's row order of a block."""
+def protocol_order(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """(user id, position): the offline protocol's row order of a block."""
     return sorted(candidates, key=lambda c: (c.user_id, c.position))
-
-
-def in_time_order(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Event-time order, ties by (user id, position): the order RAIE edits a slice in,
-    the same whatever order partitions interleaved in on the wire."""
-    return sorted(candidates, key=lambda c: (c.ts_ms, c.user_id, c.position))
 
 
 def split_roles(candidates: Sequence[Candidate], config: ProtocolConfig) -> dict[str, list[Candidate]]:
     """The candidates of each role, in (user, position) order."""
-    ordered = by_user(candidates)
+    ordered = protocol_order(candidates)
     users = sorted({c.user_id for c in ordered})
     segment_of = {user: i for i, user in enumerate(users)}
     segment = np.fromiter((segment_of[c.user_id] for c in ordered), dtype=np.int64, count=len(ordered))

@@ -20,8 +20,8 @@ import torch
 from raie.backbones.base import SequentialRecommender
 from raie.config import ExperimentConfig
 from raie.data.catalog import Catalog
-from raie.experiment import train_setup_on
 from raie.online.adapter_job import AdapterJob, AdapterJobResult, run_adapter_job
+from raie.online.setup_model import train_setup_on
 from raie.protocol.windows import Windows
 
 JobStatus = Literal["queued", "started", "retrying", "finished", "failed"]
@@ -61,6 +61,10 @@ class JobOutcome:
 
 
 JobEvents = Callable[[JobEvent], Awaitable[None]]
+
+
+async def ignore_events(event: JobEvent) -> None:
+    """Where job events go when nobody follows them (the offline runner)."""
 
 
 def job_event(

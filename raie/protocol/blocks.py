@@ -10,26 +10,14 @@ import pyarrow as pa
 from raie.config import ProtocolConfig
 from raie.data.catalog import Catalog
 from raie.protocol.preprocess import Positives
+from raie.protocol.roles import role_targets
 from raie.protocol.split import assign_blocks, block_names, boundaries
-from raie.protocol.windows import Segments, Windows, right_aligned_targets, segments, windows_at
+from raie.protocol.windows import Segments, Windows, segments, windows_at
 
 
 @dataclass(frozen=True)
 class BlockWindows:
-    """The windows of one block (S, F, T or a stream slice).
-
-    With h = ``holdout_targets``, each user's sequence in the block ends in
-    h held-out targets, preceded by h validation targets:
-
-    - ``train``: right-aligned with the training stride over the sequence
-      without its last 2h positives;
-    - ``valid``: one window per validation target; early stopping and
-      hyper-parameter choice use it (S.valid for Set-up, F.valid for updates);
-    - ``holdout``: one window per held-out target; S.holdout scores S and is
-      never trained on nor tuned on;
-    - ``eval``: right-aligned with the evaluation stride over the whole
-      sequence; it scores T and every streamed slice.
-    """
+    """The windows of one block (S, F, T or a stream slice), by role (raie/protocol/roles.py)."""
 
     name: str
     train: Windows
@@ -89,24 +77,18 @@ def _block_windows(
     config: ProtocolConfig,
 ) -> BlockWindows:
     mine = seg_block == index
-    start, length = segs.start[mine], segs.length[mine]
-    L, h = config.context_len, config.holdout_targets
-
-    def gather(targets: np.ndarray) -> Windows:
-        return windows_at(targets, positives.user, positives.item, positives.ts, L)
-
-    train = gather(right_aligned_targets(start, np.maximum(length - 2 * h, 0), L, config.train_stride))
-    valid = gather(right_aligned_targets(start, np.maximum(length - h, 0), L, stride=1, max_per_segment=h))
-    # Held-out targets are the last h rows of each segment, each with a full context.
-    holdout = gather(right_aligned_targets(start, length, L, stride=1, max_per_segment=h))
-    evaluation = gather(right_aligned_targets(start, length, L, config.eval_stride))
+    targets = role_targets(segs.start[mine], segs.length[mine], config)
+    windows = {
+        role: windows_at(rows, positives.user, positives.item, positives.ts, config.context_len)
+        for role, rows in targets.items()
+    }
     rows = block_of_row == index
     return BlockWindows(
         name=name,
-        train=train,
-        valid=valid,
-        holdout=holdout,
-        eval=evaluation,
+        train=windows["train"],
+        valid=windows["valid"],
+        holdout=windows["holdout"],
+        eval=windows["eval"],
         n_interactions=int(rows.sum()),
         n_users=len(np.unique(positives.user[rows])),
         n_items=len(np.unique(positives.item[rows])),

@@ -27,6 +27,11 @@ def boundaries(ts: np.ndarray, cutoffs: tuple[float, ...]) -> np.ndarray:
     return cuts
 
 
+def block_of(ts: np.ndarray, cuts: np.ndarray | tuple[int, ...]) -> np.ndarray:
+    """Block index of every timestamp given the blocks' start times ``cuts``: block i is [cuts[i-1], cuts[i])."""
+    return np.searchsorted(np.asarray(cuts, dtype=np.int64), ts, side="right").astype(np.int64)
+
+
 def assign_blocks(ts: np.ndarray, cutoffs: tuple[float, ...]) -> np.ndarray:
     """Block index of every interaction: 0 before the first cutoff, and so on."""
-    return np.searchsorted(boundaries(ts, cutoffs), ts, side="right").astype(np.int64)
+    return block_of(ts, boundaries(ts, cutoffs))

@@ -26,12 +26,17 @@ ENCODE_BATCH = 2048
 """Windows per forward pass when encoding; memory stays small on CPU."""
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s weights are: every batch for it is moved there first."""
+    return next(model.parameters()).device
+
+
 @torch.inference_mode()
 def represent(encoder: SequentialRecommender, context: torch.Tensor) -> np.ndarray:
-    """[B, L] contexts -> [B, H] unit representations (float32, CPU) of the frozen encoder."""
+    """[B, L] contexts (on any device) -> [B, H] unit representations (float32, CPU) of the frozen encoder."""
     was_training = encoder.training
     encoder.eval()
-    out = encoder.representation(context).float().cpu().numpy()
+    out = encoder.representation(context.to(model_device(encoder))).float().cpu().numpy()
     encoder.train(was_training)
     return out
 

@@ -1,5 +1,5 @@
-"""Update strategies, registered by name (``--methods base,lora,...``)."""
+"""Update methods: their declarations (base.py) and their training recipes."""
 
-from raie.strategies.base import StrategyContext, UpdateStrategy, build_strategy, register_strategy, strategy_names
+from raie.strategies.base import RAIE, UpdateStrategy, build_strategy, lines, register_strategy, strategy_names
 
-__all__ = ["StrategyContext", "UpdateStrategy", "build_strategy", "register_strategy", "strategy_names"]
+__all__ = ["RAIE", "UpdateStrategy", "build_strategy", "lines", "register_strategy", "strategy_names"]

@@ -5,10 +5,10 @@
 - replay: the same, with each epoch mixing S windows back in (rehearsal).
 - lwf: the same, plus distillation towards the frozen Set-up model
   (Li & Hoiem, "Learning without Forgetting", 2016).
-All fine-tuning early-stops on F's validation part. On the stream, each
-slice continues the method's adapter from its previous version on that
-slice's windows (raie/online/adapter_job.py); with cutoffs 0.5/0.8 its
-first update is exactly this one.
+All fine-tuning early-stops on the slice's validation part. Each update slice
+continues the method's adapter from its previous version on that slice's
+windows, as a job of the slice step (raie/online/adapter_job.py), offline
+and on the stream alike.
 """
 
 from __future__ import annotations
@@ -20,44 +20,25 @@ import torch
 from peft import PeftModel
 from torch import nn
 
-from raie.backbones.base import SequentialRecommender
-from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone, with_lora
+from raie.backbones.lora import adapted_backbone
 from raie.config import ExperimentConfig
 from raie.protocol.windows import Windows
 from raie.regions.router import FALLBACK
-from raie.strategies.base import StrategyContext, UpdateStrategy, build_strategy, register_strategy
+from raie.strategies.base import UpdateStrategy, build_strategy, register_strategy
 from raie.strategies.region_training import TrainJob, train_adapter
 from raie.strategies.rehearsal import rehearsal_epochs
 from raie.training import EpochWindows, LossFn, cross_entropy, item_logits
 
-UPDATE_SLICE = 1
-"""The offline protocol has one update slice, F."""
-
 
 @register_strategy("base")
 class Base(UpdateStrategy):
-    def update(self, setup_model: SequentialRecommender, context: StrategyContext) -> SequentialRecommender:
-        return setup_model
+    serves = "setup"
 
 
 class _GlobalLoRA(UpdateStrategy):
     """Shared fine-tuning; subclasses choose the epoch windows and the loss."""
 
-    def update(self, setup_model: SequentialRecommender, context: StrategyContext) -> SequentialRecommender:
-        peft_model = with_lora(setup_model, context.config.lora).to(context.device)
-        setup, fine_tune = context.data.block("S"), context.data.block("F")
-        job = self.train(
-            peft_model,
-            GLOBAL_ADAPTER,
-            fine_tune.train,
-            setup.train,
-            fine_tune.valid,
-            context.config,
-            context.device,
-            context.seed,
-        )
-        context.recorder.record("train_jobs", [job.row(UPDATE_SLICE)])
-        return adapted_backbone(peft_model)
+    serves = "baseline"
 
     def train(
         self,
@@ -72,7 +53,7 @@ class _GlobalLoRA(UpdateStrategy):
     ) -> TrainJob:
         """Fine-tune ``adapter`` on ``new`` (``old``: what came before, for rehearsal), early-stopped on ``valid``.
 
-        The stream's baseline jobs call this too, one slice at a time."""
+        A baseline's adapter job calls this once per update slice."""
         return train_adapter(
             model,
             adapter,

@@ -13,10 +13,8 @@ import pytest
 import torch
 
 from raie.config import ExperimentConfig, save_config
-from raie.experiment import train_setup_model
+from raie.experiment import adapt, train_setup_model
 from raie.protocol.blocks import ProtocolData
-from raie.recording import MemoryRecorder
-from raie.strategies import StrategyContext, build_strategy
 from tests.integration.stream_run import StreamResult, run_stream
 
 pytestmark = pytest.mark.integration
@@ -37,14 +35,13 @@ def undisturbed(synthetic_yelp_dir: Path, config_path: Path, tmp_path_factory: p
 
 
 def test_the_stream_builds_the_offline_bank(
-    undisturbed: StreamResult, synthetic_data: ProtocolData, fast_config: ExperimentConfig
+    undisturbed: StreamResult, synthetic_data: ProtocolData, fast_config: ExperimentConfig, tmp_path: Path
 ) -> None:
-    recorder = MemoryRecorder()
     cpu = torch.device("cpu")
     setup_model = train_setup_model("sasrec", fast_config, synthetic_data, 0, cpu)
-    build_strategy("raie").update(setup_model, StrategyContext(fast_config, synthetic_data, cpu, 0, recorder))
-    offline = [r for r in recorder.tables["regions"] if r["stage"] == "after"]
-    offline_ops = {(r["region_id"], r["op"]): r["count"] for r in recorder.tables["edits"]}
+    _, tables = adapt("raie", setup_model, synthetic_data, fast_config, 0, tmp_path, cpu)
+    offline = [r for r in tables["regions"] if r["stage"] == "after"]
+    offline_ops = {(r["region_id"], r["op"]): r["count"] for r in tables["edits"]}
 
     assert len(undisturbed.interactions) == len(synthetic_data.positives.ts)
     stream = undisturbed.regions[1]  # the F slice: the update the offline runner makes

@@ -16,9 +16,8 @@ from raie.backbones.lm import LMRecommender
 from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone, with_lora
 from raie.config import ExperimentConfig, LMConfig
 from raie.data.catalog import Catalog
-from raie.experiment import train_setup_model
+from raie.experiment import adapt, train_setup_model
 from raie.protocol.blocks import BlockWindows, ProtocolData
-from raie.strategies import StrategyContext, build_strategy
 
 pytestmark = pytest.mark.unit
 
@@ -107,7 +106,7 @@ def shrink(data: ProtocolData, n: int) -> ProtocolData:
 
 @pytest.mark.parametrize("method", ["lwf", "raie"])
 def test_strategies_run_on_the_lm_backbone_unchanged(
-    method: str, config: ExperimentConfig, synthetic_data: ProtocolData
+    method: str, config: ExperimentConfig, synthetic_data: ProtocolData, tmp_path: Path
 ) -> None:
     one_epoch = dataclasses.replace(config.finetune_train, epochs=1)
     tiny = dataclasses.replace(
@@ -119,6 +118,6 @@ def test_strategies_run_on_the_lm_backbone_unchanged(
     data = shrink(synthetic_data, 96)
     setup = train_setup_model("lm", tiny, data, seed=0, device=torch.device("cpu"))
     context = torch.from_numpy(data.block("T").eval.context[:4])
-    adapted = build_strategy(method).update(setup, StrategyContext(tiny, data, torch.device("cpu"), 0))
+    adapted, _ = adapt(method, setup, data, tiny, 0, tmp_path, torch.device("cpu"))
     with torch.no_grad():
         assert adapted.full_sort_scores(context).shape == (4, data.n_items + 1)

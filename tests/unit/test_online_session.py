@@ -9,14 +9,12 @@ import numpy as np
 import pytest
 
 from raie.config import ExperimentConfig
-from raie.experiment import train_setup_model
+from raie.experiment import adapt, train_setup_model
 from raie.online.artifacts import Artifacts
 from raie.online.candidates import Candidate
 from raie.online.session import SliceSession
 from raie.online.trainer import InProcessTrainer
 from raie.protocol.blocks import ProtocolData
-from raie.recording import MemoryRecorder
-from raie.strategies import StrategyContext, build_strategy
 from tests.online_replay import CPU, replay_session
 
 pytestmark = pytest.mark.unit
@@ -25,13 +23,12 @@ pytestmark = pytest.mark.unit
 def test_stream_session_builds_the_offline_bank(
     synthetic_data: ProtocolData, fast_config: ExperimentConfig, tmp_path: Path
 ) -> None:
-    recorder = MemoryRecorder()
     setup_model = train_setup_model("sasrec", fast_config, synthetic_data, 0, CPU)
-    build_strategy("raie").update(setup_model, StrategyContext(fast_config, synthetic_data, CPU, 0, recorder))
-    offline_after = [r for r in recorder.tables["regions"] if r["stage"] == "after"]
-    offline_ops = {(r["region_id"], r["op"]): r["count"] for r in recorder.tables["edits"]}
+    _, tables = adapt("raie", setup_model, synthetic_data, fast_config, 0, tmp_path / "offline", CPU)
+    offline_after = [r for r in tables["regions"] if r["stage"] == "after"]
+    offline_ops = {(r["region_id"], r["op"]): r["count"] for r in tables["edits"]}
 
-    outcomes = replay_session(synthetic_data, fast_config, tmp_path)
+    outcomes = replay_session(synthetic_data, fast_config, tmp_path / "stream")
 
     assert [o.slice for o in outcomes] == [0, 1, 2]
     update = outcomes[1]
@@ -70,7 +67,8 @@ def test_a_slice_written_but_not_committed_is_closed_again_after_a_restart(
     outcomes = replay_session(synthetic_data, fast_config, tmp_path)
     artifacts = Artifacts.in_store(tmp_path)
     # A crash after the next slice's files but before its rows were stored and it was committed.
-    artifacts.write_slice(3, replace(outcomes[-1].state, closed_slices=4))
+    last = outcomes[-1].state
+    artifacts.write_slice(3, replace(last, step=replace(last.step, closed_slices=4)))
     assert artifacts.closed_slices() == 3
     resumed = SliceSession.resume(fast_config, "sasrec", 0, 1, InProcessTrainer(CPU), artifacts, CPU)
     assert resumed.closed_slices == 3

@@ -12,11 +12,11 @@ from raie.config import ExperimentConfig, PreprocessConfig
 from raie.data.dataset import load_dataset
 from raie.errors import ConfigError, DataError
 from raie.protocol.preprocess import preprocess
-from raie.protocol.split import boundaries
+from raie.protocol.split import block_of, boundaries
 from schemas import Interaction, SchemaError
 from streams.interaction_file import InputFormat, detect_format, parse_lines
 from streams.replay import MAX_SLEEP_SECONDS, pause_seconds
-from streams.replay_timeline import Timeline, event_id, replay_timeline, slice_of
+from streams.replay_timeline import Timeline, event_id, replay_timeline
 from tests.paths import ML_LATEST_SMALL
 
 pytestmark = pytest.mark.unit
@@ -186,7 +186,7 @@ def test_timeline_yelp_with_k_core(synthetic_yelp_dir: Path, fast_config: Experi
     _check_timeline(timeline, "yelp", synthetic_yelp_dir, fast_config)
     assert all(item.title for item in timeline.items)
     # Boundaries cut the timeline where the protocol does: every slice non-empty.
-    counts = np.bincount(slice_of(timeline.table["ts"].to_numpy(), timeline.boundaries), minlength=3)
+    counts = np.bincount(block_of(timeline.table["ts"].to_numpy(), timeline.boundaries), minlength=3)
     assert timeline.n_slices == 3 and (counts > 0).all()
 
 

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from raie.adapters.routed import RoutedRecommender
 from raie.backbones import SequentialRecommender
 from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone
 from raie.config import ExperimentConfig, RegionConfig
-from raie.experiment import train_setup_model
+from raie.experiment import adapt, train_setup_model
 from raie.protocol.blocks import ProtocolData
-from raie.recording import MemoryRecorder, Row
+from raie.recording import Row
 from raie.regions.router import represent_windows
-from raie.strategies import StrategyContext, build_strategy
 from raie.strategies.region_training import overlap_penalty
-from raie.strategies.routed import RoutedRecommender
 
 pytestmark = pytest.mark.unit
 
@@ -38,16 +38,19 @@ def setup_model(synthetic_data: ProtocolData, config: ExperimentConfig) -> Seque
 Outcome = tuple[SequentialRecommender, dict[str, list[Row]]]
 
 
-def run(method: str, model: SequentialRecommender, data: ProtocolData, config: ExperimentConfig) -> Outcome:
-    recorder = MemoryRecorder()
-    adapted = build_strategy(method).update(model, StrategyContext(config, data, torch.device("cpu"), 0, recorder))
-    return adapted, recorder.tables
+def run(method: str, model: SequentialRecommender, data: ProtocolData, config: ExperimentConfig, root: Path) -> Outcome:
+    return adapt(method, model, data, config, 0, root, torch.device("cpu"))
 
 
 @pytest.fixture(scope="module")
-def raie_run(setup_model: SequentialRecommender, synthetic_data: ProtocolData, config: ExperimentConfig) -> Outcome:
+def raie_run(
+    setup_model: SequentialRecommender,
+    synthetic_data: ProtocolData,
+    config: ExperimentConfig,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Outcome:
     before = {k: v.clone() for k, v in setup_model.state_dict().items()}
-    outcome = run("raie", setup_model, synthetic_data, config)
+    outcome = run("raie", setup_model, synthetic_data, config, tmp_path_factory.mktemp("raie"))
     assert all(torch.equal(before[k], v) for k, v in setup_model.state_dict().items())
     return outcome
 
@@ -109,8 +112,9 @@ def test_ablations_switch_off_their_part(
     setup_model: SequentialRecommender,
     synthetic_data: ProtocolData,
     config: ExperimentConfig,
+    tmp_path: Path,
 ) -> None:
-    adapted, tables = run(method, setup_model, synthetic_data, config)
+    adapted, tables = run(method, setup_model, synthetic_data, config, tmp_path)
     assert isinstance(adapted, RoutedRecommender) is routed
     assert ("edits" in tables) is edited
     after = {r["region_id"] for r in tables["regions"] if r["stage"] == "after"}

@@ -1,15 +1,16 @@
 """The global update strategies under the one training loop."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from raie.backbones import SequentialRecommender
 from raie.config import ExperimentConfig, StrategyConfig
-from raie.device import default_device
-from raie.experiment import train_setup_model
+from raie.experiment import adapt, train_setup_model
 from raie.protocol.blocks import ProtocolData
-from raie.strategies import StrategyContext, build_strategy, strategy_names
+from raie.strategies import build_strategy, strategy_names
 from raie.strategies.global_lora import Replay
 
 pytestmark = pytest.mark.unit
@@ -18,10 +19,6 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def setup_model(synthetic_data: ProtocolData, fast_config: ExperimentConfig) -> SequentialRecommender:
     return train_setup_model("sasrec", fast_config, synthetic_data, seed=0, device=torch.device("cpu"))
-
-
-def context_for(data: ProtocolData, config: ExperimentConfig) -> StrategyContext:
-    return StrategyContext(config, data, default_device(), seed=0)
 
 
 def test_registry_lists_the_baselines() -> None:
@@ -36,17 +33,24 @@ def test_setup_model_is_frozen(setup_model: SequentialRecommender) -> None:
 
 
 def test_base_returns_the_setup_model(
-    setup_model: SequentialRecommender, synthetic_data: ProtocolData, fast_config: ExperimentConfig
+    setup_model: SequentialRecommender, synthetic_data: ProtocolData, fast_config: ExperimentConfig, tmp_path: Path
 ) -> None:
-    assert build_strategy("base").update(setup_model, context_for(synthetic_data, fast_config)) is setup_model
+    model, rows = adapt("base", setup_model, synthetic_data, fast_config, 0, tmp_path, torch.device("cpu"))
+    assert model is setup_model
+    assert rows == {"train_jobs": []}, "base trains nothing"
 
 
 @pytest.mark.parametrize("method", ["lora", "replay", "lwf"])
 def test_fine_tuning_changes_scores_but_never_the_setup_model(
-    method: str, setup_model: SequentialRecommender, synthetic_data: ProtocolData, fast_config: ExperimentConfig
+    method: str,
+    setup_model: SequentialRecommender,
+    synthetic_data: ProtocolData,
+    fast_config: ExperimentConfig,
+    tmp_path: Path,
 ) -> None:
     before = {k: v.clone() for k, v in setup_model.state_dict().items()}
-    adapted = build_strategy(method).update(setup_model, context_for(synthetic_data, fast_config))
+    adapted, rows = adapt(method, setup_model, synthetic_data, fast_config, 0, tmp_path, torch.device("cpu"))
+    assert [job["adapter"] for job in rows["train_jobs"]] == [f"baseline_{method}"]
     assert all(torch.equal(before[k], v) for k, v in setup_model.state_dict().items())
     context = torch.from_numpy(synthetic_data.block("T").eval.context[:8])
     adapted.eval()

@@ -30,7 +30,7 @@ class ClosedSlice:
     live_after_s: float  # from the slice's close to its commit: every adapter it trained is live
 
 
-def replay_timeline(data: ProtocolData, session: SliceSession, embed_batch: int) -> list[ClosedSlice]:
+def feed_session(data: ProtocolData, session: SliceSession, embed_batch: int) -> list[ClosedSlice]:
     p = data.positives
     order = sorted(range(len(p)), key=lambda r: (int(p.ts[r]), p.user_ids[p.user[r]], p.item_ids[p.item[r] - 1]))
     catalogue = pa.table({"item_id": p.item_ids, "title": p.item_ids, "categories": [None] * p.n_items})
@@ -44,7 +44,7 @@ def replay_timeline(data: ProtocolData, session: SliceSession, embed_batch: int)
             batch = waiting[start : start + embed_batch]
             assert session.state is not None
             context = np.stack([session.state.vocabulary.encode(c.context) for c in batch])
-            reps = represent(session.state.setup_model, torch.from_numpy(context))
+            reps = represent(session.state.setup_model, torch.from_numpy(context))  # moved to the model's device
             for candidate, rep in zip(batch, reps, strict=True):
                 session.add(Candidate(**{**candidate.__dict__, "embedding": rep}))
         waiting.clear()
