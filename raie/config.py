@@ -1,9 +1,13 @@
 """Typed, frozen configuration for the offline protocol and training.
 
 Every value is validated in ``__post_init__`` and every field says what it
-means. Per-dataset presets live in ``configs/<dataset>.yaml`` with comments;
+means. Per-dataset presets ship inside the package, as ``raie/presets/<dataset>.yaml``
+with comments, so an installed ``raie`` finds them wherever it runs;
 :func:`load_config` turns such a file into an :class:`ExperimentConfig` and
 names the field and the fix when a value is wrong.
+
+This module is the foundation every layer reads its settings from, so it
+imports nothing of ``raie`` but :mod:`raie.errors`.
 """
 
 from __future__ import annotations
@@ -13,16 +17,25 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from raie.errors import ConfigError
-from raie.regions.routing import CONFIDENCE_RULES
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PRESETS_DIR = REPO_ROOT / "configs"
+PRESETS_PACKAGE = "raie.presets"
+"""Package whose ``*.yaml`` files are the shipped presets: package data, found
+through importlib.resources, so a wheel install works from any directory."""
+
+PRESET_SUFFIX = ".yaml"
+
+CONFIDENCE_RULE_NAMES = ("radius", "softmax")
+"""Routing confidence rules ``RegionConfig.confidence`` accepts. The config owns
+the names so that it need not import the routing engine; raie/regions/routing.py
+implements one function per name (a unit test keeps the two in step)."""
 
 
 def _require(ok: bool, name: str, problem: str, fix: str) -> None:
@@ -157,6 +170,11 @@ class StrategyConfig:
     """LwF: weight of the distillation term against the recommendation loss."""
     lwf_temperature: float = 2.0
     """LwF: softmax temperature of the teacher and student distributions."""
+    memory_size: int = 50_000
+    """Rehearsal memory: at most this many old training windows (a seeded reservoir over
+    every slice so far) are kept for Replay and RAIE to rehearse, so a slice's cost does
+    not grow with history. 50k holds all of ml-latest-small's Set-up windows (the 0.5/0.8
+    protocol is then exact) in about 18 MB with SASRec's 64-d representations."""
 
     def __post_init__(self) -> None:
         _require(
@@ -166,6 +184,7 @@ class StrategyConfig:
             "use e.g. 0.7",
         )
         _require(self.lwf_temperature > 0, "lwf_temperature", "must be > 0", "use e.g. 2.0")
+        _require(self.memory_size >= 1, "memory_size", f"{self.memory_size} < 1", "use e.g. 50000")
 
 
 INIT_POLICIES = ("global", "fresh")
@@ -230,10 +249,10 @@ class RegionConfig:
         _require(0 < self.max_radius_deg <= 180, "max_radius_deg", "outside (0, 180]", "use e.g. 90")
         _require(self.overlap_weight >= 0, "overlap_weight", "< 0", "use 0 to disable")
         _require(
-            self.confidence in CONFIDENCE_RULES,
+            self.confidence in CONFIDENCE_RULE_NAMES,
             "confidence",
             f"'{self.confidence}'",
-            f"use one of {sorted(CONFIDENCE_RULES)}",
+            f"use one of {sorted(CONFIDENCE_RULE_NAMES)}",
         )
         _require(self.init in INIT_POLICIES, "init", f"'{self.init}'", f"use one of {INIT_POLICIES}")
 
@@ -301,9 +320,10 @@ def _convert(hint: Any, raw: Any, name: str) -> Any:
     raise ConfigError(name, f"expected {expected}, got {raw!r}", f"write a {expected}")
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read a YAML preset; errors name the file, the field and the fix."""
-    source = Path(path)
+def load_config(path: str | Path | Traversable) -> ExperimentConfig:
+    """Read a YAML preset (a user's file, or a shipped one from :func:`preset_path`);
+    errors name the file, the field and the fix."""
+    source = Path(path) if isinstance(path, str) else path
     if not source.is_file():
         raise ConfigError("--config", f"file {source} not found", "pass an existing YAML file")
     try:
@@ -324,7 +344,34 @@ def save_config(config: ExperimentConfig, path: str | Path) -> Path:
     return target
 
 
-def preset_path(dataset: str, backbone: str | None = None) -> Path:
-    """The shipped preset: configs/<dataset>-<backbone>.yaml when it exists, else configs/<dataset>.yaml."""
-    specific = PRESETS_DIR / f"{dataset}-{backbone}.yaml"
-    return specific if backbone and specific.is_file() else PRESETS_DIR / f"{dataset}.yaml"
+def preset_names() -> list[str]:
+    """Names of the shipped presets (file names without ``.yaml``), sorted."""
+    return sorted(
+        entry.name.removesuffix(PRESET_SUFFIX)
+        for entry in files(PRESETS_PACKAGE).iterdir()
+        if entry.is_file() and entry.name.endswith(PRESET_SUFFIX)
+    )
+
+
+def preset_file(name: str) -> Traversable:
+    """The shipped preset called ``name``; a ConfigError lists the ones that exist."""
+    entry = files(PRESETS_PACKAGE).joinpath(name + PRESET_SUFFIX)
+    if not entry.is_file():
+        raise ConfigError("preset", f"no preset named '{name}'", f"use one of {preset_names()}")
+    return entry
+
+
+def preset_path(dataset: str, backbone: str | None = None) -> Traversable:
+    """The shipped preset of ``dataset``: ``<dataset>-<backbone>.yaml`` when the backbone
+    has its own, else ``<dataset>.yaml``. No preset at all is an error, not a silent
+    fall-back to defaults: those are not tuned for any data set."""
+    names = preset_names()
+    for name in (f"{dataset}-{backbone}" if backbone else None, dataset):
+        if name in names:
+            return files(PRESETS_PACKAGE).joinpath(name + PRESET_SUFFIX)
+    wanted = f"dataset '{dataset}'" + (f" (backbone '{backbone}')" if backbone else "")
+    raise ConfigError(
+        "--config",
+        f"no shipped preset for {wanted}; shipped presets: {names}",
+        f"pass --config FILE, or add raie/presets/{dataset}{PRESET_SUFFIX}",
+    )

@@ -1,4 +1,11 @@
-"""Errors that tell the user what is wrong and how to fix it."""
+"""Errors that tell the user what is wrong and how to fix it.
+
+Two families, told apart by the exit status of ``raie``: a :class:`RaieError`
+means the input is wrong (an option, a file, a config value: exit 2, as
+argparse uses), a :class:`RuntimeFailure` means the input was fine but
+something it needs failed (a broker that does not answer, Ray that does not
+start: exit 1), so the same command may succeed once that is fixed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,13 @@ from pathlib import Path
 
 
 class RaieError(Exception):
-    """Base class for every error the project raises on purpose."""
+    """Base class of the errors the project raises on purpose about its input."""
+
+
+class RuntimeFailure(RuntimeError):
+    """A service or process the command needs failed; the message says which, where, and the fix.
+
+    Deliberately not a :class:`RaieError`: the caller's input was fine."""
 
 
 class DataError(RaieError):

@@ -8,7 +8,7 @@ from typing import Any
 import kafka.errors as kafka_errors
 from kafka.admin import KafkaAdminClient
 
-from raie.errors import RaieError
+from raie.errors import RuntimeFailure
 from streams.connect import BOOTSTRAP_TIMEOUT_MS, reaching
 from streams.topic_names import TOPICS, TopicSpec
 
@@ -24,8 +24,10 @@ before that fails, so creation waits until every partition has a leader."""
 ADMIN_CLIENT_ID = "raie-admin"
 
 
-class TopicSetupError(RaieError):
-    """The broker refused to create a topic for a reason other than it existing."""
+class TopicSetupError(RuntimeFailure):
+    """The broker refused to create a topic for a reason other than it existing.
+
+    A runtime failure (exit 1): the broker's state or policy is at fault, not the command's input."""
 
 
 def ensure_topics(bootstrap: str, partitions_override: dict[str, int] | None = None) -> None:

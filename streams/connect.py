@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from raie.errors import RaieError
+from raie.errors import RuntimeFailure
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 """Where `make kafka-up` starts the local single-node broker."""
@@ -18,8 +18,11 @@ answers in well under a second, and one still starting in a few."""
 START_HINT = "start it with `make kafka-up`"
 
 
-class BrokerUnavailable(RaieError):
-    """No Kafka broker answered at the bootstrap address."""
+class BrokerUnavailable(RuntimeFailure):
+    """No Kafka broker answered at the bootstrap address.
+
+    A runtime failure (exit 1), not bad input: the address may be right and the
+    broker merely down, so the same command works once it is started."""
 
     def __init__(self, bootstrap: str, cause: str) -> None:
         self.bootstrap = bootstrap

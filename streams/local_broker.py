@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from raie.errors import RuntimeFailure
+
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_SH = REPO / "infra" / "kafka" / "kafka.sh"
 UP_TIMEOUT_S = 600
@@ -22,7 +24,7 @@ DOWN_TIMEOUT_S = 60
 """kafka.sh waits 30 s for SIGTERM, then kills."""
 
 
-class BrokerStartError(RuntimeError):
+class BrokerStartError(RuntimeFailure):
     """kafka.sh could not start the broker; the message carries its output."""
 
 

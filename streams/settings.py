@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from raie.config import ExperimentConfig
+from raie.errors import ConfigError
 from raie.online.prequential import DEFAULT_METHODS
 from raie.online.slice_clock import Watermark
 from workers.pool_config import RayPoolConfig
@@ -38,3 +39,13 @@ class WorkerSettings:
     pool: RayPoolConfig = field(default_factory=RayPoolConfig)
     score_methods: tuple[str, ...] = DEFAULT_METHODS
     """Methods each slice is scored with before it is trained on (raie/online/prequential.py)."""
+
+    def __post_init__(self) -> None:
+        # Checked here too, not only by the CLI: tests and benchmarks build settings directly,
+        # and a zero batch or wait would stall an agent instead of failing.
+        for name in ("ingress_batch", "sink_batch"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"{getattr(self, name)} < 1", "use a positive number of events")
+        for name in ("ingress_linger_s", "sink_flush_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name, f"{getattr(self, name)} is not > 0", "use a positive number of seconds")

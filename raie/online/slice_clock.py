@@ -13,6 +13,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from raie.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Watermark:
@@ -20,6 +22,11 @@ class Watermark:
 
     origin_ms: int
     duration_ms: int
+
+    def __post_init__(self) -> None:
+        # slice_of divides by the duration, and a slice of no time can never close.
+        if self.duration_ms <= 0:
+            raise ConfigError("duration_ms", f"{self.duration_ms} <= 0", "give slices a positive length")
 
     def slice_of(self, ts_ms: int) -> int:
         return max(0, (ts_ms - self.origin_ms) // self.duration_ms)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from raie.errors import DataError
+from streams.cli.options import bootstrap_servers, kafka_name
 from streams.connect import DEFAULT_BOOTSTRAP
 from streams.topic_names import INTERACTIONS
 
@@ -24,8 +25,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "CSV needs the header event_id,user_id,item_id,rating,ts,source (rating may be empty).",
     )
     publish.add_argument("file", nargs="?", default=STDIN, help="input file, or - for stdin (default)")
-    publish.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP, help=f"broker address (default {DEFAULT_BOOTSTRAP})")
-    publish.add_argument("--topic", default=INTERACTIONS, help=f"topic to send to (default {INTERACTIONS})")
+    publish.add_argument(
+        "--bootstrap",
+        type=bootstrap_servers,
+        default=DEFAULT_BOOTSTRAP,
+        help=f"broker address (default {DEFAULT_BOOTSTRAP})",
+    )
+    publish.add_argument(
+        "--topic", type=kafka_name, default=INTERACTIONS, help=f"topic to send to (default {INTERACTIONS})"
+    )
     publish.set_defaults(handler=publish_command)
 
 

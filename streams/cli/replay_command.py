@@ -7,8 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
-from raie.cli.common import add_data_arguments, float_list, resolve_config
-from raie.errors import ConfigError
+from raie.cli.common import above, add_data_arguments, at_least, float_list, resolve_config
+from raie.errors import ConfigError, DataError
+from raie.store import Store
+from streams.cli.options import bootstrap_servers
 from streams.connect import DEFAULT_BOOTSTRAP
 from streams.replay_timeline import check_slices
 
@@ -22,10 +24,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "interactions a stream stored for the given slices instead.",
     )
     add_data_arguments(replay, required=False)
-    replay.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP, help=f"broker address (default {DEFAULT_BOOTSTRAP})")
+    replay.add_argument(
+        "--bootstrap",
+        type=bootstrap_servers,
+        default=DEFAULT_BOOTSTRAP,
+        help=f"broker address (default {DEFAULT_BOOTSTRAP})",
+    )
     replay.add_argument(
         "--speed",
-        type=_positive_float,
+        type=above(float, 0.0, "3600"),
         default=None,
         help="X times real time between events, each pause capped at 1 s (default: as fast as possible)",
     )
@@ -39,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     stored.add_argument("--from-store", type=Path, default=None, metavar="DIR", help="a store a stream wrote")
     stored.add_argument(
         "--slice",
-        type=int,
+        type=at_least(int, 0, "1"),
         action="append",
         dest="stored_slices",
         metavar="N",
@@ -66,7 +73,9 @@ def replay_command(args: argparse.Namespace) -> int:
         raise ConfigError("--slice", "--slice and --no-marks pick slices of a store", "add --from-store DIR")
     if args.dataset is None or args.data_dir is None:
         raise ConfigError("--dataset", "a replay needs a data set or a store", "pass --dataset and --data-dir")
-    config = resolve_config(args.dataset, args.config)
+    if not args.data_dir.is_dir():  # checked before the broker is reached, as everything a user typed
+        raise DataError(args.data_dir, "data directory does not exist", fix="pass --data-dir DIR")
+    config = resolve_config(args.dataset, args.config, overrides=args.overrides)
     slices = args.slices if args.slices is not None else config.protocol.cutoffs
     ensure_topics(args.bootstrap)
     report = replay(args.dataset, args.data_dir, args.bootstrap, speed=args.speed, slices=slices, config=config)
@@ -83,6 +92,9 @@ def _replay_store(args: argparse.Namespace) -> int:
 
     if args.dataset is not None or args.data_dir is not None or args.slices is not None:
         raise ConfigError("--from-store", "replays what the store holds", "drop --dataset, --data-dir and --slices")
+    if args.config is not None or args.overrides:
+        raise ConfigError("--from-store", "replays what the store holds, with no config", "drop --config and --set")
+    check_stored_slices(args.from_store, args.stored_slices)
     ensure_topics(args.bootstrap)
     report = replay_from_store(args.from_store, args.stored_slices, args.bootstrap, marks=not args.no_marks)
     which = (
@@ -94,6 +106,22 @@ def _replay_store(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_stored_slices(store_dir: Path, wanted: list[int] | None) -> None:
+    """Refuse a store that is not one, or a --slice it does not hold, before the broker is reached.
+
+    replay_from_store checks the same for callers that skip the CLI; here it must come
+    first, because the topics are created (the broker contacted) before it runs."""
+    from streams.store_replay import stored_slices
+
+    with Store.open(store_dir, create=False, read_only=True) as store:
+        available = stored_slices(store)
+    missing = [s for s in wanted or () if s not in available]
+    if missing:
+        listed = ", ".join(map(str, available)) or "none"
+        problem = f"{store_dir} holds no interactions of slice {missing[0]} (stored slices: {listed})"
+        raise ConfigError("--slice", problem, "pick stored slices, or drop --slice to send every one")
+
+
 def _slices(text: str) -> tuple[float, ...]:
     slices = float_list(text)
     try:
@@ -101,13 +129,3 @@ def _slices(text: str) -> tuple[float, ...]:
     except ConfigError as error:
         raise argparse.ArgumentTypeError(f"{error.problem} ({error.fix})") from error
     return slices
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from error
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value

@@ -1,4 +1,10 @@
-"""``raie worker``: the Faust stream worker (ingress, store sink, region editor)."""
+"""``raie worker``: the Faust stream worker (ingress, store sink, region editor).
+
+Order of a start: every option is checked (argparse types, then the config,
+the store directory and the Ray pool settings; exit 2), then the broker is
+reached and Ray started (exit 1 when either fails), then the worker runs. A
+typo therefore fails at once, not when slice 0 closes minutes later.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,23 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from raie.cli.common import resolve_config
+from raie.backbones import backbone_names
+from raie.cli.common import above, add_config_arguments, at_least, resolve_config
 from raie.data.dataset import dataset_names
-from raie.errors import ConfigError
+from raie.errors import ConfigError, RuntimeFailure
 from raie.online.prequential import DEFAULT_METHODS, SCORED_METHODS, check_methods
+from raie.online.slice_clock import Watermark
+from raie.store.manifest import manifest_path
+from streams.cli.options import bootstrap_servers, kafka_name
 from streams.connect import DEFAULT_BOOTSTRAP
 from streams.settings import WorkerSettings
+from streams.topic_names import DAY_MS
 from workers.pool_config import PoolConfigError, RayPoolConfig, parse_injected_failures
 
-DAY_MS = 24 * 60 * 60 * 1000
+RAY_START_ERRORS = (RuntimeError, OSError)
+"""What ``ray.init`` raises when Ray cannot start or be joined: RuntimeError
+(GCS or raylet did not come up), ConnectionError / TimeoutError (no cluster at
+--ray-address), other OSErrors (ports, shared memory)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,29 +38,47 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Consume `interactions`, window, embed, route and edit regions per slice; "
         "write interactions and slice results to the store.",
     )
-    worker.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP, help=f"broker address (default {DEFAULT_BOOTSTRAP})")
+    worker.add_argument(
+        "--bootstrap",
+        type=bootstrap_servers,
+        default=DEFAULT_BOOTSTRAP,
+        help=f"broker address (default {DEFAULT_BOOTSTRAP})",
+    )
     worker.add_argument("--store", required=True, type=Path, help="store directory (created if absent)")
     worker.add_argument("--dataset", default="movielens", choices=dataset_names(), help="which preset to run with")
-    worker.add_argument("--config", type=Path, default=None, help="YAML preset (default: configs/<dataset>.yaml)")
-    worker.add_argument("--backbone", default="sasrec", help="frozen backbone the stream embeds with")
-    worker.add_argument("--seed", type=int, default=0)
-    worker.add_argument("--app-id", default=None, help="consumer group and changelog prefix (default raie-stream)")
+    add_config_arguments(worker)
+    worker.add_argument(
+        "--backbone", default="sasrec", choices=backbone_names(), help="frozen backbone the stream embeds with"
+    )
+    worker.add_argument("--seed", type=at_least(int, 0, "0"), default=0)
+    worker.add_argument(
+        "--app-id", type=kafka_name, default=None, help="consumer group and changelog prefix (default raie-stream)"
+    )
+    _add_slice_arguments(worker)
+    _add_pool_arguments(worker)
+    worker.set_defaults(handler=worker_command)
+
+
+def _add_slice_arguments(worker: argparse.ArgumentParser) -> None:
     worker.add_argument(
         "--slice-days",
-        type=float,
+        type=above(float, 0.0, "7"),
         default=None,
         help="close slices by event time every N days (default: only at the replayer's slice marks)",
     )
-    worker.add_argument("--slice-origin-ms", type=int, default=0, help="event time where slice 0 starts")
+    worker.add_argument(
+        "--slice-origin-ms", type=at_least(int, 0, "0"), default=0, help="event time where slice 0 starts"
+    )
     worker.add_argument(
         "--batch",
-        type=int,
+        type=at_least(int, 1, "1024"),
         default=None,
         help=f"events per ingress batch, one embedding pass each (default {WorkerSettings.ingress_batch})",
     )
+    # Faust reads a zero wait as "no limit": a partial batch would then wait forever.
     worker.add_argument(
         "--linger-ms",
-        type=float,
+        type=above(float, 0.0, "100"),
         default=None,
         help=f"longest wait for a batch to fill (default {WorkerSettings.ingress_linger_s * 1000:g})",
     )
@@ -59,6 +91,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         f"{', '.join(SCORED_METHODS[1:])}; lora, replay and lwf each train an adapter per slice too "
         f"(default: {','.join(DEFAULT_METHODS)})",
     )
+
+
+def _add_pool_arguments(worker: argparse.ArgumentParser) -> None:
     pool = worker.add_argument_group("adapter training (the Ray pool)")
     pool.add_argument(
         "--trainer",
@@ -67,19 +102,31 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="run adapter jobs on Ray (default) or one at a time in this process",
     )
     pool.add_argument("--ray-address", default=None, help="join this Ray cluster (default: a local Ray on 127.0.0.1)")
-    pool.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray (default: all cores)")
+    pool.add_argument(
+        "--ray-cpus", type=at_least(int, 1, "2"), default=None, help="CPUs of the local Ray (default: all cores)"
+    )
     pool.add_argument(
         "--train-concurrency",
-        type=int,
+        type=at_least(int, 1, "2"),
         default=RayPoolConfig.max_concurrent_jobs,
         help=f"jobs running at once, one actor each (default {RayPoolConfig.max_concurrent_jobs})",
     )
-    pool.add_argument("--job-cpus", type=float, default=RayPoolConfig.cpus_per_job, help="num_cpus of each job")
     pool.add_argument(
-        "--job-gpus", type=float, default=RayPoolConfig.gpus_per_job, help="num_gpus of each job: 0 on CPU, e.g. 0.25"
+        "--job-cpus", type=above(float, 0.0, "1"), default=RayPoolConfig.cpus_per_job, help="num_cpus of each job"
     )
-    pool.add_argument("--job-timeout-s", type=float, default=RayPoolConfig.job_timeout_s)
-    pool.add_argument("--job-retries", type=int, default=RayPoolConfig.max_retries, help="attempts after a job's first")
+    pool.add_argument(
+        "--job-gpus",
+        type=at_least(float, 0.0, "0.25"),
+        default=RayPoolConfig.gpus_per_job,
+        help="num_gpus of each job: 0 on CPU, e.g. 0.25",
+    )
+    pool.add_argument("--job-timeout-s", type=above(float, 0.0, "1800"), default=RayPoolConfig.job_timeout_s)
+    pool.add_argument(
+        "--job-retries",
+        type=at_least(int, 0, "2"),
+        default=RayPoolConfig.max_retries,
+        help="attempts after a job's first",
+    )
     pool.add_argument(
         "--inject-failure",
         action="append",
@@ -88,7 +135,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="make the first ATTEMPTS (default 1) attempts of ADAPTER's jobs (in SLICE only, if given) fail, "
         "to see retries and failure reports",
     )
-    worker.set_defaults(handler=worker_command)
 
 
 def pool_config(args: argparse.Namespace) -> RayPoolConfig:
@@ -107,20 +153,25 @@ def pool_config(args: argparse.Namespace) -> RayPoolConfig:
 
 
 def worker_command(args: argparse.Namespace) -> int:
-    from raie.online.slice_clock import Watermark
+    settings = worker_settings(args)
+    start_services(settings)
+    # Imported here: faust loads only when the worker really runs.
     from streams.worker import run_worker
 
-    watermark = None
-    if args.slice_days is not None:
-        watermark = Watermark(args.slice_origin_ms, int(args.slice_days * DAY_MS))
-    config = resolve_config(args.dataset, args.config, args.backbone)
+    run_worker(settings)
+    return 0
+
+
+def worker_settings(args: argparse.Namespace) -> WorkerSettings:
+    """Everything the worker needs, checked, without contacting anything."""
+    check_store_dir(args.store)
     settings = WorkerSettings(
         args.bootstrap,
         args.store,
-        config,
+        resolve_config(args.dataset, args.config, args.backbone, args.overrides),
         args.backbone,
         args.seed,
-        watermark=watermark,
+        watermark=watermark(args.slice_origin_ms, args.slice_days),
         trainer=args.trainer,
         pool=pool_config(args),
         score_methods=args.score_methods,
@@ -131,8 +182,49 @@ def worker_command(args: argparse.Namespace) -> int:
         settings = replace(settings, ingress_batch=args.batch)
     if args.linger_ms is not None:
         settings = replace(settings, ingress_linger_s=args.linger_ms / 1000)
-    run_worker(settings)
-    return 0
+    return settings
+
+
+def watermark(origin_ms: int, slice_days: float | None) -> Watermark | None:
+    if slice_days is None:
+        return None
+    try:
+        return Watermark(origin_ms, round(slice_days * DAY_MS))
+    except ConfigError:  # positive, but shorter than the millisecond that event times count in
+        raise ConfigError("--slice-days", f"{slice_days} days is under a millisecond", "use e.g. 7") from None
+
+
+def check_store_dir(store: Path) -> None:
+    """Refuse a store path that Store.open would refuse, before the broker is reached."""
+    if store.exists() and not store.is_dir():
+        raise ConfigError("--store", f"{store} is a file", "pass a directory (created if absent)")
+    if store.is_dir() and not manifest_path(store).is_file() and any(store.iterdir()):
+        raise ConfigError("--store", f"{store} is not empty and not a raie store", "pick an empty or new directory")
+
+
+def start_services(settings: WorkerSettings) -> None:
+    """Reach the broker, then start or join Ray: runtime failures (exit 1), each before the slower next step."""
+    from streams.admin import ensure_topics
+
+    ensure_topics(settings.bootstrap)
+    if settings.trainer == "ray":
+        start_ray(settings.pool)
+
+
+def start_ray(pool: RayPoolConfig) -> None:
+    """Start (or join) Ray now, so that failing to is a one-line error; the worker's
+    own ``connect`` later finds it running and only checks its resources."""
+    from workers.ray_runtime import connect
+
+    where = f"the Ray cluster at {pool.address}" if pool.address else "a local Ray"
+    try:
+        connect(pool)
+    except RAY_START_ERRORS as error:
+        cause = str(error).strip().splitlines()[:1] or [""]  # Ray's messages can run to pages
+        raise RuntimeFailure(
+            f"could not start {where} ({type(error).__name__}: {cause[0]}); "
+            "check --ray-address, free memory and /tmp/ray, or use --trainer in-process"
+        ) from error
 
 
 def _methods(text: str) -> tuple[str, ...]:
