@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from raie.cli.common import add_data_arguments, resolve_config
 from raie.data.dataset import load_dataset
 from raie.data.synthetic import SyntheticConfig, write_synthetic_yelp
-from raie.protocol.blocks import build_protocol
+from raie.protocol.blocks import ProtocolData, build_protocol
+from raie.protocol.funnel import data_funnel, funnel_warnings, require_usable
 from raie.protocol.preprocess import preprocess
-from raie.protocol.stats import STATS_HEADERS, block_stats
-from raie.tabular import format_text_table
+from raie.protocol.stats import funnel_report
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,15 +29,29 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def stats_command(args: argparse.Namespace) -> int:
-    config = resolve_config(args.dataset, args.config)
+    config = resolve_config(args.dataset, args.config, overrides=args.overrides)
     dataset = load_dataset(args.dataset, args.data_dir)
-    data = build_protocol(preprocess(dataset.interactions, config.preprocess), config.protocol)
+    # Printed first, so that a preprocessing step that leaves nothing is seen against the raw size.
     print(
         f"{args.dataset} at {args.data_dir}: {dataset.interactions.num_rows} raw interactions, "
-        f"{dataset.items.num_rows} items; L={config.protocol.context_len}, cutoffs={list(config.protocol.cutoffs)}"
+        f"{dataset.items.num_rows} items; L={config.protocol.context_len}, cutoffs={list(config.protocol.cutoffs)}",
+        flush=True,
     )
-    print(format_text_table(STATS_HEADERS, block_stats(data)))
+    data = build_protocol(preprocess(dataset.interactions, config.preprocess), config.protocol)
+    report_data(data, "data")
     return 0
+
+
+def report_data(data: ProtocolData, command: str) -> None:
+    """Print what survives each step and block, warn on stderr, and stop when nothing is left.
+
+    Raises ConfigError (exit 2) when a block is empty or Set-up or scoring has no window.
+    """
+    funnel = data_funnel(data)
+    print(funnel_report(funnel), flush=True)
+    for warning in funnel_warnings(funnel):
+        print(f"raie {command}: warning: {warning.message}", file=sys.stderr)
+    require_usable(funnel)
 
 
 def synth_command(args: argparse.Namespace) -> int:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from raie.backbones import backbone_names
 from raie.cli.common import add_data_arguments, csv_list, int_list, resolve_config
+from raie.cli.data import report_data
 from raie.config import ExperimentConfig
 from raie.errors import ConfigError
-from raie.experiment import ExperimentRequest, run_experiment
+from raie.experiment import ExperimentRequest, prepare_data, run_experiment
 from raie.report import best_baseline, differences_table, results_table
 from raie.store import Store
 from raie.strategies import strategy_names
@@ -41,7 +42,7 @@ def experiment_command(args: argparse.Namespace) -> int:
     unknown = [m for m in args.methods if m not in known]
     if unknown:
         raise ConfigError("--methods", f"unknown method(s) {unknown}", f"choose from {known}")
-    config = resolve_config(args.dataset, args.config, args.backbone)
+    config = resolve_config(args.dataset, args.config, args.backbone, args.overrides)
     if args.k is not None:
         config = with_region_count(config, args.k)
     request = ExperimentRequest(
@@ -53,7 +54,10 @@ def experiment_command(args: argparse.Namespace) -> int:
         store_dir=args.store,
         config=config,
     )
-    outcome = run_experiment(request)
+    # The data is checked (and its funnel shown) before any model trains.
+    data = prepare_data(request)
+    report_data(data, "experiment")
+    outcome = run_experiment(request, data)
     with Store.open(args.store) as store:
         print(f"run {outcome.run_id}: {args.dataset} / {args.backbone}, seeds {list(request.seeds)}")
         print(results_table(store, outcome.run_id, request.methods))

@@ -41,4 +41,8 @@ def load_dataset(name: str, data_dir: str | Path) -> Dataset:
     folder = Path(data_dir)
     if not folder.is_dir():
         raise DataError(folder, "data directory does not exist", fix="pass --data-dir DIR")
-    return loader(folder)
+    dataset = loader(folder)
+    # Checked here, once for every loader: preprocessing and the time split need at least one row.
+    if dataset.interactions.num_rows == 0:
+        raise DataError(folder, "the data set has no interactions", fix="check that the data files are complete")
+    return dataset

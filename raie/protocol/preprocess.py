@@ -1,7 +1,14 @@
-"""Positives, dedupe and k-core: raw interactions become integer-coded positives."""
+"""Positives, dedupe and k-core: raw interactions become integer-coded positives.
+
+Preprocessing is a chain of steps (rating threshold, dedupe, k-core), each a
+filter over coded rows. ``preprocess`` runs them in order and records what
+each one kept (``Positives.steps``), so that reports can show where the data
+went; a step that leaves nothing stops with a ConfigError naming its knob.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,9 +16,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raie.config import PreprocessConfig
+from raie.errors import ConfigError
 
 PADDING_ITEM = 0
 """Item index 0 pads short contexts and is never a candidate; real items start at 1."""
+
+LOADED_STEP = "loaded"
+"""Name of the first row of the step counts: every interaction the loader read."""
+
+
+@dataclass(frozen=True)
+class StepCount:
+    """What survived one preprocessing step."""
+
+    step: str
+    """What the step does, e.g. ``rating >= 4`` or ``10-core``."""
+    knob: str | None
+    """The config field that controls the step (None for the loaded data)."""
+    interactions: int
+    users: int
+    items: int
+    fix: str | None = None
+    """How to keep more data when this step removes too much (None for the loaded data)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +52,8 @@ class Positives:
     ts: np.ndarray  # int64 [n], epoch seconds
     user_ids: list[str]
     item_ids: list[str]
+    steps: tuple[StepCount, ...] = ()
+    """The loaded data, then each step that ran, with what it kept."""
 
     @property
     def n_items(self) -> int:
@@ -39,31 +67,127 @@ class Positives:
         return len(self.user)
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """Interactions part-way through preprocessing, coded against the loaded ids."""
+
+    user: np.ndarray  # int64 [n]
+    item: np.ndarray  # int64 [n]
+    ts: np.ndarray  # int64 [n]
+    rating: np.ndarray  # float32 [n], NaN where the loader had none
+
+    def take(self, keep: np.ndarray) -> _Rows:
+        return _Rows(self.user[keep], self.item[keep], self.ts[keep], self.rating[keep])
+
+    def count(self, step: str, knob: str | None = None, fix: str | None = None) -> StepCount:
+        # Codes are dense indices, so distinct values are the non-zero bins.
+        return StepCount(
+            step,
+            knob,
+            interactions=len(self.user),
+            users=int(np.count_nonzero(np.bincount(self.user))),
+            items=int(np.count_nonzero(np.bincount(self.item))),
+            fix=fix,
+        )
+
+
+@dataclass(frozen=True)
+class _Step:
+    name: str
+    knob: str
+    keep: Callable[[_Rows], np.ndarray]
+    """Boolean mask or sorted indices of the rows the step keeps."""
+    fix: str
+    """How to keep more data when this step removes too much."""
+
+
 def preprocess(interactions: pa.Table, config: PreprocessConfig) -> Positives:
-    """Apply the positive threshold, dedupe and k-core; then index and sort."""
-    table = interactions
+    """Apply the positive threshold, dedupe and k-core; then index and sort.
+
+    Raises ConfigError, naming the step's config field, when a step leaves no
+    interaction of a non-empty input.
+    """
+    users = _codes(interactions["user_id"])
+    items = _codes(interactions["item_id"])
+    rating = pc.fill_null(interactions["rating"], pa.scalar(float("nan"), pa.float32()))
+    rows = _Rows(
+        users.indices,
+        items.indices,
+        interactions["ts"].cast(pa.int64()).to_numpy(),
+        rating.to_numpy().astype(np.float32, copy=False),
+    )
+    counts = [rows.count(LOADED_STEP)]
+    for step in _steps(config):
+        rows = rows.take(step.keep(rows))
+        counts.append(rows.count(step.name, step.knob, step.fix))
+        _require_rows(counts[-2], counts[-1])
+    return _positives(rows, users, items, tuple(counts))
+
+
+def _steps(config: PreprocessConfig) -> list[_Step]:
+    """The enabled steps, in the order they run."""
+    steps = []
     if config.min_rating is not None:
-        table = table.filter(pc.greater_equal(table["rating"], pa.scalar(config.min_rating, pa.float32())))
-    users = _codes(table["user_id"])
-    items = _codes(table["item_id"])
-    ts = table["ts"].cast(pa.int64()).to_numpy()
-    user, item = users.indices, items.indices
+        # Compared in float32, the column's type, so 4.0 keeps a stored 4.0.
+        threshold = np.float32(config.min_rating)
+        steps.append(
+            _Step(
+                f"rating >= {config.min_rating:g}",
+                "preprocess.min_rating",
+                lambda rows: rows.rating >= threshold,
+                f"lower it, e.g. --set preprocess.min_rating={config.min_rating - 1:g}",
+            )
+        )
     if config.dedupe:
-        keep = _latest_per_pair(user, item, ts)
-        user, item, ts = user[keep], item[keep], ts[keep]
+        steps.append(
+            _Step(
+                "latest per (user, item)",
+                "preprocess.dedupe",
+                lambda rows: _latest_per_pair(rows.user, rows.item, rows.ts),
+                "turn it off with --set preprocess.dedupe=false if repeats are meaningful",
+            )
+        )
     if config.k_core > 0:
-        keep = _k_core_mask(user, item, config.k_core)
-        user, item, ts = user[keep], item[keep], ts[keep]
+        k = config.k_core
+        steps.append(
+            _Step(
+                f"{k}-core",
+                "preprocess.k_core",
+                lambda rows: _k_core_mask(rows.user, rows.item, k),
+                f"lower it, e.g. --set preprocess.k_core={_weaker_core(k)}; 0 disables it",
+            )
+        )
+    return steps
+
+
+def _weaker_core(k: int) -> int:
+    """A k-core worth suggesting: half of k, or off when half is no filter at all."""
+    return k // 2 if k // 2 >= 2 else 0
+
+
+def _require_rows(before: StepCount, after: StepCount) -> None:
+    """Stop at the step that filtered a non-empty input down to nothing."""
+    if before.interactions > 0 and after.interactions == 0:
+        raise ConfigError(
+            after.knob or after.step,
+            f"the '{after.step}' step keeps none of the {before.interactions} interactions "
+            f"({before.users} users, {before.items} items) left by '{before.step}'",
+            f"{after.fix}, or use a larger data set",
+        )
+
+
+def _positives(rows: _Rows, users: _Codes, items: _Codes, steps: tuple[StepCount, ...]) -> Positives:
     # Re-index densely so that filtered-out users and items leave no holes.
-    user_uniques, user = np.unique(user, return_inverse=True)
-    item_uniques, item = np.unique(item, return_inverse=True)
-    order = np.lexsort((item, ts, user))
+    user_uniques, user = np.unique(rows.user, return_inverse=True)
+    item_uniques, item = np.unique(rows.item, return_inverse=True)
+    order = np.lexsort((item, rows.ts, user))
     return Positives(
         user=user[order].astype(np.int64),
         item=item[order].astype(np.int64) + 1,
-        ts=ts[order],
+        ts=rows.ts[order],
         user_ids=[users.names[i] for i in user_uniques],
         item_ids=[items.names[i] for i in item_uniques],
+        steps=steps,
     )
 
 
