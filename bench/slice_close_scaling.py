@@ -1,0 +1,169 @@
+"""Does closing a slice cost the same late in a stream as early? Slice-close time and bytes, 12 slices.
+
+A drifting synthetic Yelp-layout timeline is cut into 12 equal slices by
+event-time quantiles and fed, event by event, through the stream's slice
+session in this process (the region editor's single writer, with the
+in-process trainer; Kafka only carries windows to it and is left out so that
+its timing noise is too). Each slice is closed, its rows stored and it is
+committed, as the editor agent does.
+
+Prints per slice: windows, seconds to close (score, edit, train, write files),
+seconds to store its rows, and the bytes it wrote (its artifacts, its adapter
+versions and its store partitions). Then the ratio of slice 11 to slice 1.
+Every epoch runs (no early stopping) so that training time depends on the
+slice's windows only; the rehearsal memory (1,000 windows) is smaller than
+Set-up's training windows, so it is full from slice 1 on, as on any long stream.
+
+    python bench/slice_close_scaling.py [--users 240] [--memory 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from raie.adapters import ADAPTERS_DIR
+from raie.config import ExperimentConfig, PreprocessConfig, ProtocolConfig, SASRecConfig, StrategyConfig, TrainConfig
+from raie.data.dataset import load_dataset
+from raie.data.synthetic import SyntheticConfig, write_synthetic_yelp
+from raie.online.artifacts import ARTIFACTS_DIR, Artifacts
+from raie.online.candidates import Candidate
+from raie.online.session import SliceSession
+from raie.online.trainer import InProcessTrainer
+from raie.online.user_state import UserState, next_window
+from raie.protocol.blocks import ProtocolData, build_protocol
+from raie.protocol.preprocess import preprocess
+from raie.regions.router import represent
+from raie.store import Store
+from raie.tabular import format_text_table
+
+SLICES = 12
+RATIO_GOAL = 1.3
+"""Issue 14: slice 11 may cost at most 1.3x slice 1 (time and bytes)."""
+EMBED_BATCH = 1024  # the stream's ingress batch
+CPU = torch.device("cpu")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=240)
+    parser.add_argument("--memory", type=int, default=1000, help="strategy.memory_size (rehearsal windows kept)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        synthetic = SyntheticConfig(
+            n_users=args.users, reviews_per_user=(300, 360), start=date(2010, 1, 1), end=date(2021, 12, 31), seed=3
+        )
+        write_synthetic_yelp(root / "yelp", synthetic)
+        config = bench_config(args.memory)
+        dataset = load_dataset("yelp", root / "yelp")
+        data = build_protocol(preprocess(dataset.interactions, config.preprocess), config.protocol, dataset.items)
+        print(f"{len(data.positives)} positives, {data.positives.n_items} items, {SLICES} slices", flush=True)
+        rows = asyncio.run(run(data, config, root / "store"))
+    print(format_text_table(["slice", "windows", "close_s", "store_s", "total_s", "bytes"], rows))
+    first, last = rows[1], rows[-1]
+    time_ratio = float(last[4]) / float(first[4])
+    byte_ratio = int(last[5]) / int(first[5])
+    print(f"slice {last[0]} / slice {first[0]}: time {time_ratio:.2f}x, bytes {byte_ratio:.2f}x (goal <= {RATIO_GOAL})")
+    return 0
+
+
+def bench_config(memory: int) -> ExperimentConfig:
+    epochs = TrainConfig(epochs=2, batch_size=256, lr=3e-3, patience=0)  # patience 0: every epoch runs
+    return ExperimentConfig(
+        dataset="yelp",
+        preprocess=PreprocessConfig(min_rating=4.0, dedupe=True, k_core=5),
+        protocol=ProtocolConfig(
+            cutoffs=tuple(i / SLICES for i in range(1, SLICES)), context_len=5, eval_stride=3, holdout_targets=1
+        ),
+        sasrec=SASRecConfig(hidden=32, blocks=1, heads=1, dropout=0.1),
+        setup_train=epochs,
+        finetune_train=epochs,
+        strategy=dataclasses.replace(StrategyConfig(), memory_size=memory),
+        eval_batch_size=256,
+    )
+
+
+async def run(data: ProtocolData, config: ExperimentConfig, store_root: Path) -> list[list[str]]:
+    with Store.open(store_root) as store:
+        return await feed(data, config, store, store_root)
+
+
+async def feed(data: ProtocolData, config: ExperimentConfig, store: Store, store_root: Path) -> list[list[str]]:
+    artifacts = Artifacts.in_store(store_root)
+    session = SliceSession(config, "sasrec", 0, 1, InProcessTrainer(CPU), artifacts, CPU)
+    p = data.positives
+    order = np.lexsort((p.item, p.user, p.ts))
+    catalogue = pa.table({"item_id": p.item_ids, "title": p.item_ids, "categories": [None] * p.n_items})
+    users: dict[str, UserState] = {}
+    context_len = config.protocol.context_len
+    waiting: list[Candidate] = []
+    rows: list[list[str]] = []
+
+    async def close(slice_index: int) -> None:
+        embed(session, waiting)
+        waiting.clear()
+        started = time.perf_counter()
+        session.mark(slice_index, 0)
+        outcome = await session.close(slice_index, catalogue)
+        closed = time.perf_counter()
+        await asyncio.to_thread(outcome.store, store, "bench", 0)
+        await session.commit(outcome)
+        done = time.perf_counter()
+        written = bytes_of_slice(store_root, slice_index)
+        seconds = (closed - started, done - closed, done - started)
+        rows.append([str(slice_index), str(outcome.candidates), *(f"{s:.2f}" for s in seconds), str(written)])
+        print(" ".join(rows[-1]), flush=True)
+
+    current = 0
+    for row in order.tolist():
+        slice_index = int(data.block_of_row[row])
+        while current < slice_index:
+            await close(current)
+            current += 1
+        user = p.user_ids[p.user[row]]
+        users[user], candidate = next_window(
+            users.get(user), user, p.item_ids[p.item[row] - 1], int(p.ts[row]) * 1000, slice_index, context_len
+        )
+        if candidate is None:
+            continue
+        if session.state is None:
+            session.add(candidate)  # slice 0 has no Set-up model to embed with yet
+        else:
+            waiting.append(candidate)
+    await close(current)
+    return rows
+
+
+def embed(session: SliceSession, waiting: list[Candidate]) -> None:
+    """The ingress's work: frozen representations in batches, then the windows go to the editor."""
+    for start in range(0, len(waiting), EMBED_BATCH):
+        batch = waiting[start : start + EMBED_BATCH]
+        assert session.state is not None
+        context = np.stack([session.state.vocabulary.encode(c.context) for c in batch])
+        for candidate, rep in zip(batch, represent(session.state.setup_model, torch.from_numpy(context)), strict=True):
+            session.add(dataclasses.replace(candidate, embedding=rep))
+
+
+def bytes_of_slice(root: Path, slice_index: int) -> int:
+    """Bytes of the files slice ``slice_index`` wrote: its artifacts, adapter versions and store partitions."""
+    paths = [
+        *(root / ARTIFACTS_DIR / f"slice={slice_index}").rglob("*"),
+        *(root / ADAPTERS_DIR).glob(f"*/{slice_index}/*"),
+        *(p for p in root.rglob(f"slice={slice_index}/**/*") if ARTIFACTS_DIR not in p.parts),
+    ]
+    return sum(p.stat().st_size for p in set(paths) if p.is_file())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
