@@ -45,7 +45,7 @@ def _require(ok: bool, name: str, problem: str, fix: str) -> None:
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    """How raw interactions become positives (DESIGN.md section 4)."""
+    """How raw interactions become positives (docs/METHOD.md section 6)."""
 
     min_rating: float | None = 4.0
     """An interaction is positive when rating >= min_rating; None keeps all."""
@@ -147,7 +147,7 @@ class LMConfig:
 
 @dataclass(frozen=True)
 class LoraConfig:
-    """LoRA shape; reference defaults r=8, alpha=16, dropout 0.05 (DESIGN.md section 3)."""
+    """LoRA shape; reference defaults r=8, alpha=16, dropout 0.05 (docs/METHOD.md section 4)."""
 
     r: int = 8
     alpha: int = 16
@@ -192,7 +192,7 @@ INIT_POLICIES = ("global", "fresh")
 
 @dataclass(frozen=True)
 class RegionConfig:
-    """RAIE's knowledge regions, edits and per-region adapters (DESIGN.md section 3).
+    """RAIE's knowledge regions, edits and per-region adapters (docs/METHOD.md sections 2-5).
 
     Angles are in degrees here (readable in YAML) and radians inside the engine.
     """

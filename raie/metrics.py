@@ -1,4 +1,4 @@
-"""The one metrics module: full-ranking Recall@K and NDCG@K (DESIGN.md section 4).
+"""The one metrics module: full-ranking Recall@K and NDCG@K (docs/METHOD.md section 6).
 
 Every candidate item is ranked. The window's context items are masked (a
 user is not recommended what they just consumed) unless one of them is the

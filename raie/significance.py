@@ -1,4 +1,4 @@
-"""Paired bootstrap confidence intervals for method differences (DESIGN.md section 4)."""
+"""Paired bootstrap confidence intervals for method differences (docs/METHOD.md section 6)."""
 
 from __future__ import annotations
 

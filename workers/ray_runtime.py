@@ -22,7 +22,7 @@ def connect(config: RayPoolConfig) -> dict[str, float]:
     A GPU or CPU request the cluster cannot meet fails here, not as a job that never starts."""
     if not ray.is_initialized():
         if config.address is None:
-            # Without these Ray binds every interface and advertises the host's address (DESIGN.md section 6).
+            # Without these Ray binds every interface and advertises the host's address (docs/METHOD.md section 7).
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
             ray.init(
                 num_cpus=config.num_cpus,

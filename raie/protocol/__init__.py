@@ -1,1 +1,1 @@
-"""The one offline protocol every method and backbone is evaluated under (DESIGN.md section 4)."""
+"""The one offline protocol every method and backbone is evaluated under (docs/METHOD.md section 6)."""

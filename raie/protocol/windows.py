@@ -3,7 +3,7 @@
 A window is L context items followed by one target. Windows are aligned to
 the end of a user's sequence inside one block: the last target is the
 sequence's last item, the one before it ``stride`` positions earlier, and so
-on while a full context of L items fits (DESIGN.md section 3, "Windows").
+on while a full context of L items fits (docs/METHOD.md section 1).
 """
 
 from __future__ import annotations

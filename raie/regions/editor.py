@@ -1,6 +1,6 @@
 """Region editing: Update, Expand and Add, one sample at a time, per slice.
 
-The decision rule (DESIGN.md section 3), with p1, p2 from :mod:`raie.regions.routing`:
+The decision rule (docs/METHOD.md section 3), with p1, p2 from :mod:`raie.regions.routing`:
 
 - p1 < tau: **Add**. The sample goes to a buffer; a full buffer is clustered
   with spherical k-means and each big enough cluster becomes a new region.

@@ -2,7 +2,7 @@
 
 L = L_rec + lambda * L_overlap, where L_overlap is a hinge that keeps the
 *adapted* representation h of a region-k window closer to c_k than to any
-other centre by a margin (DESIGN.md section 3):
+other centre by a margin (docs/METHOD.md section 4):
 
     L_overlap = mean(max(0, margin + max_{j != k} c_j . h - c_k . h))
 
