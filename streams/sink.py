@@ -4,14 +4,21 @@ Each flush writes one chunk named by its partition and first offset and
 returns before Faust acks the events, so offsets are committed only after
 the rows are on disk. A re-read after a crash rewrites the same chunk; the
 table's view keeps one row per event id, whatever was written twice.
+
+Once a slice is closed in every partition the sink has seen, no new chunk
+should land in it, so its chunks are compacted into one file without
+duplicates (``Store.compact``). Rows that still arrive for a compacted slice
+(a re-read after a crash, a partition seen late) are chunks again, and the
+slice is compacted again after the flush that wrote them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +31,11 @@ from streams.events import is_mark
 from streams.settings import WorkerSettings
 from streams.tables import get, put
 
+log = logging.getLogger(__name__)
+
 TABLE = "interactions"
+SLICE_COLUMN = "slice"
+"""The partition column a compaction groups by: one compacted file per slice."""
 
 
 @dataclass
@@ -34,6 +45,13 @@ class InteractionSink:
     store_lock: asyncio.Lock
     clocks: Any  # Faust table: str(partition) -> mark offsets, this sink's own view of the marks
     rows_written: int = 0
+    slices_compacted: int = 0
+    # Slices this process wrote chunks to that may still need compacting.
+    _written: set[int] = field(default_factory=set)
+    # Every closed slice below this one has been compacted by this process. It
+    # starts at 0, so after a restart slices closed before it are checked too
+    # (a no-op for those compacted already).
+    _compacted_below: int = 0
 
     async def write(self, events: Sequence[Any]) -> None:
         rows: dict[int, list[dict[str, object]]] = defaultdict(list)
@@ -60,9 +78,35 @@ class InteractionSink:
             data = pa.Table.from_pylist(table, schema=table_spec(TABLE).schema)
             async with self.store_lock:
                 self.rows_written += await asyncio.to_thread(self.store.write, TABLE, data)
+            self._written.update(int(str(row[SLICE_COLUMN])) for row in table)
         await asyncio.gather(
             *[await put(self.clocks, partition, str(partition), clock.to_json()) for partition, clock in clocks.items()]
         )
+        await self.compact_closed()
+
+    async def compact_closed(self) -> None:
+        """Compact every slice that is closed in all partitions seen and may hold uncompacted chunks."""
+        closed = closed_below(PartitionClock.from_json(value) for value in self.clocks.data.values())
+        due = sorted({s for s in self._written if s < closed} | set(range(self._compacted_below, closed)))
+        for slice_index in due:
+            # One slice per lock: the editor's writes wait for one compaction at most.
+            async with self.store_lock:
+                result = await asyncio.to_thread(self.store.compact, TABLE, {SLICE_COLUMN: slice_index})
+            self._written.discard(slice_index)
+            if result.files_removed:
+                self.slices_compacted += 1
+                log.info(
+                    "slice %d: %d chunks compacted into one file of %d rows",
+                    slice_index,
+                    result.files_removed,
+                    result.rows,
+                )
+        self._compacted_below = max(self._compacted_below, closed)
+
+
+def closed_below(clocks: Iterable[PartitionClock]) -> int:
+    """The first slice still open in some partition: every slice below it is closed in all of them."""
+    return min((clock.open_slice for clock in clocks), default=0)
 
 
 def _chunk(partition: int, rows: list[dict[str, object]]) -> str:

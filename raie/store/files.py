@@ -1,7 +1,7 @@
-"""Atomic, durable file replacement: write a temp file, fsync, then rename.
+"""Atomic, durable file replacement (write a temp file, fsync, then rename) and durable removal.
 
-Sinks must be durable before stream offsets are committed (DESIGN.md
-section 2), and a reader must see either the old file or the new one, never
+Sinks must be durable before stream offsets are committed (docs/ARCHITECTURE.md
+section 7), and a reader must see either the old file or the new one, never
 half of one. ``os.replace`` within one directory gives the atomicity; the
 fsyncs give the durability.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -60,3 +60,25 @@ def atomic_write_json(path: Path, payload: dict[str, object]) -> None:
     """Replace ``path`` with ``payload`` as indented JSON, atomically and durably."""
     text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
     _atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def remove_durably(paths: Iterable[Path], *, keep: Path) -> None:
+    """Delete ``paths`` and the directories they leave empty below ``keep``, then flush the removals.
+
+    Missing paths are skipped, so a removal interrupted by a crash can simply be
+    run again. Empty partition directories would otherwise pile up, one per
+    file removed, and make every glob over the table slower.
+    """
+    touched: set[Path] = set()
+    for path in paths:
+        path.unlink(missing_ok=True)
+        directory = path.parent
+        while directory != keep and directory.is_relative_to(keep) and directory.is_dir():
+            if any(directory.iterdir()):
+                break
+            directory.rmdir()
+            directory = directory.parent
+        touched.add(directory)
+    for directory in sorted(touched):
+        if directory.is_dir():
+            _fsync_directory(directory)

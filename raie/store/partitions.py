@@ -25,6 +25,16 @@ MAX_COMPONENT_BYTES = 255
 PART_FILE = "part.parquet"
 """Each partition directory holds exactly one data file with this name."""
 
+COMPACTED_FILE = "compacted.parquet"
+"""The one data file of a compacted group of partitions. The name is the marker:
+views read these files without deduplicating them again, and compaction folds
+every other file of the group into it."""
+
+COMPACTED_DIR = "_compacted"
+"""Stands in for the partition directories below a compacted group, so that its
+file sits at the depth the views' glob reads. No partition directory can have
+this name: theirs are ``col=value`` and column names start with a letter."""
+
 
 def encode_value(value: object) -> str:
     """The path-safe text of one partition value."""
@@ -56,6 +66,11 @@ def partition_dir(table_dir: Path, columns: Sequence[str], values: Sequence[obje
             )
         directory = directory / component
     return directory
+
+
+def compacted_path(group_dir: Path, levels_below: int) -> Path:
+    """The compacted file of the group at ``group_dir``, ``levels_below`` partition levels above the files."""
+    return group_dir.joinpath(*[COMPACTED_DIR] * levels_below, COMPACTED_FILE)
 
 
 def partition_glob(depth: int) -> str:

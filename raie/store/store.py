@@ -5,6 +5,7 @@ Layout under ``root``::
     store.json                      layout version + raie version (marks a store)
     catalog.duckdb                  one VIEW per registered table, rebuilt on open
     <table>/<col>=<val>/.../part.parquet
+    <table>/<col>=<val>/_compacted/compacted.parquet   a compacted group (see compaction.py)
 
 Concurrency: a DuckDB database file admits one read-write process at a time,
 and :meth:`Store.open` holds ``catalog.duckdb`` open read-write for as long as
@@ -29,6 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from raie.store import migrations
+from raie.store.compaction import CompactionResult, compact
 from raie.store.conform import conform
 from raie.store.errors import StoreError
 from raie.store.files import atomic_write_parquet
@@ -36,10 +38,16 @@ from raie.store.manifest import manifest_path, read_manifest_version, write_mani
 from raie.store.partitions import PART_FILE, partition_dir, split_by_partition
 from raie.store.sqltypes import quote_identifier, quote_literal
 from raie.store.tables import table_spec, table_specs
-from raie.store.views import create_view_sql, has_data
+from raie.store.views import create_view_sql, has_compacted, has_data
 
 CATALOG_FILE = "catalog.duckdb"
 """Derived data: views only, rebuilt on every open, so it can be deleted."""
+
+VANISHED_FILE_RETRIES = 3
+"""Compaction removes the files it folded in. A reader in another process that
+listed a table's files just before may find one gone when it opens it; running
+the query again lists the files afresh. A few tries cover a compaction racing
+the same query twice; a file that stays missing is a real error."""
 
 VIEW_COMMENT_PREFIX = "raie.store: "
 """Marks the views the store manages, so stale ones are dropped on open while
@@ -218,6 +226,23 @@ class Store:
         self._create_view(spec.name)  # the table may have no data files left
         return 0
 
+    def compact(self, table: str, key: Mapping[str, object]) -> CompactionResult:
+        """Fold the files of the partitions under ``key`` into one file, one row per dedupe key.
+
+        ``key`` gives values for the first partition columns, not all of them
+        (``{"slice": 3}`` for ``interactions``): every file below it, however
+        many writes made them, becomes one ``compacted.parquet``. Only tables
+        with ``dedupe_by`` can be compacted; a group without uncompacted files
+        is left alone. See :mod:`raie.store.compaction` for why a crash at any
+        point loses and duplicates nothing.
+        """
+        self._check_writable()
+        spec = table_spec(table)
+        result = compact(self._connection(), spec, self._root / spec.name, key)
+        if result.files_removed:
+            self._create_view(spec.name)  # to the form that reads compacted files without a window
+        return result
+
     def read(self, table: str) -> pa.Table:
         """All rows of ``table`` with the spec's exact Arrow types."""
         spec = table_spec(table)
@@ -238,7 +263,8 @@ class Store:
         spec = table_spec(name)
         table_dir = self._root / spec.name
         with_data = has_data(spec, table_dir)
-        self._execute(create_view_sql(spec, table_dir, with_data=with_data))
+        compacted = with_data and bool(spec.dedupe_by) and has_compacted(spec, table_dir)
+        self._execute(create_view_sql(spec, table_dir, with_data=with_data, compacted=compacted))
         comment = quote_literal(VIEW_COMMENT_PREFIX + spec.description)
         self._execute(f"COMMENT ON VIEW {quote_identifier(spec.name)} IS {comment}")
         if with_data:
@@ -259,8 +285,14 @@ class Store:
 
     def _execute(self, sql: str, params: list[object] | None = None) -> pa.Table:
         connection = self._connection()
-        try:
-            relation = connection.sql(sql, params=params)
-            return pa.table({}) if relation is None else relation.to_arrow_table()
-        except duckdb.Error as exc:
-            raise StoreError(f"query failed: {exc}\n  SQL: {sql}") from exc
+        retries = VANISHED_FILE_RETRIES
+        while True:
+            try:
+                relation = connection.sql(sql, params=params)
+                return pa.table({}) if relation is None else relation.to_arrow_table()
+            except duckdb.IOException as exc:
+                if retries == 0:
+                    raise StoreError(f"query failed: {exc}\n  SQL: {sql}") from exc
+                retries -= 1
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {exc}\n  SQL: {sql}") from exc
