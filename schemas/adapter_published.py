@@ -17,7 +17,6 @@ class AdapterPublished(WireModel):
     """
 
     SCHEMA: ClassVar[tuple[str, int]] = ("adapter_published", 1)
-    TOPIC: ClassVar[str] = "adapters"
 
     adapter: str
     region_id: int | None

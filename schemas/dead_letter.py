@@ -20,7 +20,6 @@ class DeadLetter(WireModel):
     """Why a message was refused, where it was read, and its exact key and value."""
 
     SCHEMA: ClassVar[tuple[str, int]] = ("dead_letter", 1)
-    TOPIC: ClassVar[str] = "interactions.dlq"
 
     reason: str
     field: str | None

@@ -24,7 +24,6 @@ class Interaction(WireModel):
     """
 
     SCHEMA: ClassVar[tuple[str, int]] = ("interaction", 1)
-    TOPIC: ClassVar[str] = "interactions"
 
     event_id: str
     user_id: str

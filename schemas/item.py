@@ -14,7 +14,6 @@ class Item(WireModel):
     """The latest known metadata of one item. Kafka key: ``item_id`` as UTF-8 (:meth:`key`)."""
 
     SCHEMA: ClassVar[tuple[str, int]] = ("item", 1)
-    TOPIC: ClassVar[str] = "items"
 
     item_id: str
     title: str | None = None

@@ -21,7 +21,6 @@ class RegionEdit(WireModel):
     """
 
     SCHEMA: ClassVar[tuple[str, int]] = ("region_edit", 1)
-    TOPIC: ClassVar[str] = "region-edits"
 
     slice: int
     region_id: int

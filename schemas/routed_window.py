@@ -24,7 +24,6 @@ class RoutedWindow(WireModel):
     """
 
     SCHEMA: ClassVar[tuple[str, int]] = ("routed_window", 1)
-    TOPIC: ClassVar[str] = "routed-windows"
 
     window_id: str
     user_id: str

@@ -26,7 +26,6 @@ class SliceMark(WireModel):
     """
 
     SCHEMA: ClassVar[tuple[str, int]] = ("slice_mark", 1)
-    TOPIC: ClassVar[str] = "interactions"
     HEADERS: ClassVar[tuple[tuple[str, bytes], ...]] = ((KIND_HEADER, KIND_SLICE_MARK),)
     """Headers to send a mark with (kafka-python's ``headers=list(SliceMark.HEADERS)``)."""
 

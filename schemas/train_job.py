@@ -22,7 +22,6 @@ class TrainJob(WireModel):
     """Job ``<slice>/<adapter>`` reached ``status`` at ``at_ms``; the result fields come with ``finished``."""
 
     SCHEMA: ClassVar[tuple[str, int]] = ("train_job", 2)
-    TOPIC: ClassVar[str] = "train-jobs"
 
     job_id: str
     slice: int

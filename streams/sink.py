@@ -2,8 +2,10 @@
 
 Each flush writes one chunk named by its partition and first offset and
 returns before Faust acks the events, so offsets are committed only after
-the rows are on disk. A re-read after a crash rewrites the same chunk; the
-table's view keeps one row per event id, whatever was written twice.
+the rows are on disk. An event re-sent under an event id the open slices
+already hold (a producer retry, a replay run twice) is not written again; a
+re-read after a crash rewrites the same events at the same offsets, and the
+table's view keeps one row per event id whatever was written twice.
 
 Once a slice is closed in every partition the sink has seen, no new chunk
 should land in it, so its chunks are compacted into one file without
@@ -52,10 +54,14 @@ class InteractionSink:
     # starts at 0, so after a restart slices closed before it are checked too
     # (a no-op for those compacted already).
     _compacted_below: int = 0
+    # event id -> (slice, partition, offset) of every row in the open (uncompacted) slices; None until
+    # loaded from the store. Bounded by the open slices: a compacted slice's ids leave it.
+    _open_ids: dict[str, tuple[int, int, int]] | None = None
 
     async def write(self, events: Sequence[Any]) -> None:
         rows: dict[int, list[dict[str, object]]] = defaultdict(list)
         clocks: dict[int, PartitionClock] = {}
+        held = await self._held_ids()
         for event in events:
             partition, offset = event.message.partition, event.message.offset
             if partition not in clocks:
@@ -71,7 +77,11 @@ class InteractionSink:
                 continue  # the ingress dead-letters it; one agent reports each bad event
             if self.settings.watermark is not None:
                 clock.watermark_marks(offset, interaction.ts_ms, self.settings.watermark)
-            rows[partition].append(_row(interaction, clock.slice_at(offset), partition, offset))
+            slice_index = clock.slice_at(offset)
+            first = held.setdefault(interaction.event_id, (slice_index, partition, offset))
+            if first[1:] != (partition, offset):
+                continue  # re-sent under an id already stored at another offset: the ingress drops it too
+            rows[partition].append(_row(interaction, slice_index, partition, offset))
         chunks = {p: _chunk(p, part) for p, part in rows.items()}
         table = [row | {"chunk": chunks[p]} for p, part in rows.items() for row in part]
         if table:
@@ -93,6 +103,9 @@ class InteractionSink:
             async with self.store_lock:
                 result = await asyncio.to_thread(self.store.compact, TABLE, {SLICE_COLUMN: slice_index})
             self._written.discard(slice_index)
+            held = await self._held_ids()
+            for event_id in [e for e, (s, _, _) in held.items() if s == slice_index]:
+                del held[event_id]
             if result.files_removed:
                 self.slices_compacted += 1
                 log.info(
@@ -102,6 +115,18 @@ class InteractionSink:
                     result.rows,
                 )
         self._compacted_below = max(self._compacted_below, closed)
+
+    async def _held_ids(self) -> dict[str, tuple[int, int, int]]:
+        """The open slices' event ids, read from the store once per process (a restart rebuilds them)."""
+        if self._open_ids is None:
+            closed = closed_below(PartitionClock.from_json(value) for value in self.clocks.data.values())
+            sql = 'SELECT event_id, slice, "partition", "offset" FROM interactions WHERE slice >= ?'
+            async with self.store_lock:
+                stored = await asyncio.to_thread(self.store.query, sql, [closed])
+            self._open_ids = {
+                str(r["event_id"]): (int(r["slice"]), int(r["partition"]), int(r["offset"])) for r in stored.to_pylist()
+            }
+        return self._open_ids
 
 
 def closed_below(clocks: Iterable[PartitionClock]) -> int:

@@ -70,11 +70,3 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(TRAIN_JOBS, partitions=1, retention_ms=MONTH_MS),
     TopicSpec(ADAPTERS, partitions=1, retention_ms=MONTH_MS),
 )
-
-
-def topic_spec(name: str) -> TopicSpec:
-    """The spec of a known topic, KeyError for any other name."""
-    for spec in TOPICS:
-        if spec.name == name:
-            return spec
-    raise KeyError(name)

@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from raie.adapters import AdapterRegistry
+from raie.adapters.routed import region_adapter
 from raie.config import ExperimentConfig
 from raie.online.adapter_job import AdapterJob
 from raie.online.artifacts import Artifacts
 from raie.online.trainer import InProcessTrainer, JobEvent, JobOutcome
 from raie.protocol.blocks import ProtocolData
 from raie.regions.router import FALLBACK
-from raie.strategies.routed import region_adapter
 from tests.online_replay import CPU, replay_session
 from workers.pool_config import PoolConfigError, RayPoolConfig
 from workers.ray_trainer import RayTrainer
@@ -41,10 +45,71 @@ def store(
     return root
 
 
+TRAINING_GATE = "RAIE_TEST_TRAINING_GATE"
+"""Environment variable of the Ray workers: the directory through which a test pauses a job while it trains."""
+ARMED = "armed"
+"""In the gate directory: the next job to take an optimiser step pauses there."""
+TRAINING = "training"
+"""In the gate directory: written by the paused job, holding its process id."""
+PAUSE_LIMIT_S = 600.0
+"""The paused job is killed long before; if it is not, it trains on and the test fails on its attempts."""
+TRAINING_WITHIN_S = 300.0
+"""Generous for a loaded CI box: an actor's start, the backbone's load and the first training batch."""
+
+
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    yield
-    ray.shutdown()
+def training_gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("training-gate")
+
+
+@pytest.fixture(scope="module")
+def local_ray(training_gate: Path) -> Iterator[None]:
+    """The local Ray that the pool's own ``connect`` starts, with a training gate in every worker.
+
+    Ray calls the function named by ``RAY_RUNTIME_ENV_HOOK`` with the runtime env of
+    ``ray.init``; this one adds the worker setup hook, so the test needs no hook in the
+    job's code and the pool still starts Ray itself.
+    """
+    if ray.is_initialized():
+        ray.shutdown()  # a Ray left by another module has no gate; the pool's connect starts one that has
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_RUNTIME_ENV_HOOK", f"{__name__}.{with_training_gate.__name__}")
+        env.setenv(TRAINING_GATE, str(training_gate))
+        yield
+        ray.shutdown()
+
+
+def with_training_gate(runtime_env: dict[str, Any] | None) -> dict[str, Any]:
+    """Ray's runtime env hook (in the test process): every worker runs ``pause_first_training_step`` at start."""
+    # A worker runs its setup hook before it can import this module (``tests`` is not
+    # installed), so the hook travels by value, not as a reference to this module.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # type: ignore[no-untyped-call]
+    runtime_env = dict(runtime_env or {})
+    runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), TRAINING_GATE: os.environ[TRAINING_GATE]}
+    runtime_env["worker_process_setup_hook"] = pause_first_training_step
+    return runtime_env
+
+
+def pause_first_training_step() -> None:
+    """Ray's worker setup hook (in each worker): once the gate is armed, the first job to take an
+    optimiser step writes its process id and waits there, inside training, for the test to kill it.
+    Only one job ever pauses, so the retry on a fresh actor trains through."""
+    gate = Path(os.environ[TRAINING_GATE])
+
+    def before_step(optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if not (gate / ARMED).exists():
+            return
+        claim = gate / f"{TRAINING}.{os.getpid()}"
+        claim.write_text(str(os.getpid()))
+        try:
+            os.link(claim, gate / TRAINING)  # atomic, and refused once another job has paused
+        except FileExistsError:
+            return
+        finally:
+            claim.unlink()
+        time.sleep(PAUSE_LIMIT_S)
+
+    register_optimizer_step_pre_hook(before_step)
 
 
 def trainer(store: Path, config: ExperimentConfig, **pool: object) -> RayTrainer:
@@ -73,7 +138,7 @@ def run(pool: RayTrainer, jobs: list[AdapterJob], store: Path) -> tuple[list[Job
     async def record(event: JobEvent) -> None:
         events.append(event)
 
-    _, setup_model = Artifacts.in_store(store).load_setup("sasrec", pool.source.config)
+    _, setup_model = Artifacts.in_store(store).load_setup("sasrec", pool.source.config, CPU)
     return asyncio.run(pool.run(jobs, setup_model, record)), events
 
 
@@ -91,7 +156,7 @@ def test_a_job_on_ray_publishes_what_the_same_job_publishes_in_process(
     assert steps(events, "global") == [("queued", 0), ("started", 1), ("finished", 1)]
 
     here = replace(on_ray, registry_root=tmp_path / "here")
-    _, setup_model = Artifacts.in_store(store).load_setup("sasrec", fast_config)
+    _, setup_model = Artifacts.in_store(store).load_setup("sasrec", fast_config, CPU)
     (reference,) = asyncio.run(InProcessTrainer(CPU).run([here], setup_model, _ignore))
     assert reference.result is not None
     mine, theirs = outcome.result.published.manifest, reference.result.published.manifest
@@ -149,35 +214,57 @@ def test_a_forced_failure_is_retried_and_one_that_persists_is_reported(
     pool.shutdown()
 
 
-def test_a_job_whose_actor_is_killed_runs_again_on_a_fresh_one(
-    store: Path, fast_config: ExperimentConfig, local_ray: None, tmp_path: Path
+def test_a_job_whose_actor_is_killed_while_it_trains_runs_again_on_a_fresh_one(
+    store: Path, fast_config: ExperimentConfig, local_ray: None, training_gate: Path, tmp_path: Path
 ) -> None:
     pool = trainer(store, fast_config, max_concurrent_jobs=1)
     pool.warm_up()
     (actor,) = pool._actors  # the test reaches the actor to kill its process
     pid = ray.get(actor.pid.remote())
+    killed: list[int] = []
 
-    async def kill_once_started(event: JobEvent) -> None:
-        if event.status == "started" and event.attempt == 1:
-            await asyncio.sleep(2.0)  # inside the job: loading the backbone or training
-            os.kill(pid, signal.SIGKILL)
+    async def kill_once_it_trains() -> None:
+        """SIGKILL the process that paused in its first optimiser step."""
+        paused = training_gate / TRAINING
+        deadline = time.monotonic() + TRAINING_WITHIN_S
+        while not paused.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if paused.exists():
+            killed.append(int(paused.read_text()))
+            os.kill(killed[0], signal.SIGKILL)
 
-    _, setup_model = Artifacts.in_store(store).load_setup("sasrec", fast_config)
+    _, setup_model = Artifacts.in_store(store).load_setup("sasrec", fast_config, CPU)
     events: list[JobEvent] = []
 
     async def record(event: JobEvent) -> None:
         events.append(event)
-        await kill_once_started(event)
 
     the_job = job(store, fast_config, tmp_path, "global", FALLBACK)
-    (outcome,) = asyncio.run(pool.run([the_job], setup_model, record))
 
+    async def run_and_kill() -> JobOutcome:
+        outcome, _ = await asyncio.gather(pool.run([the_job], setup_model, record), kill_once_it_trains())
+        return outcome[0]
+
+    (training_gate / ARMED).touch()
+    try:
+        outcome = asyncio.run(run_and_kill())
+    finally:
+        (training_gate / ARMED).unlink()
+
+    assert killed == [pid], "the job never paused in training on the pool's actor, so nothing was killed there"
     assert outcome.result is not None and outcome.attempts == 2, outcome.error
+    assert steps(events, "global") == [("queued", 0), ("started", 1), ("retrying", 1), ("started", 2), ("finished", 2)]
     retry = [e for e in events if e.status == "retrying"]
-    assert retry and retry[0].error is not None and "Actor" in retry[0].error
+    assert retry[0].error is not None and "Actor" in retry[0].error, retry[0].error
+    (fresh,) = pool._actors
+    assert ray.get(fresh.pid.remote()) != pid
+    # The retry published the version; the killed attempt left nothing half-written behind.
     registry = AdapterRegistry(tmp_path)
     assert registry.versions("global") == [UPDATE_SLICE]
+    assert registry.get("global", UPDATE_SLICE) == outcome.result.published
+    assert outcome.result.published.manifest.version == UPDATE_SLICE
     assert registry.load_weights("global", UPDATE_SLICE)
+    assert registry.clean_staging() == 0
     pool.shutdown()
 
 

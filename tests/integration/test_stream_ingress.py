@@ -1,7 +1,8 @@
-"""The stream worker on a real broker: dead letters with reasons, duplicates stored once."""
+"""The stream worker on a real broker: dead letters with reasons, duplicates written once."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import signal
@@ -9,12 +10,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from raie.store import Store
+from raie.store import Store, table_spec
+from raie.store.views import data_glob
 from schemas import DeadLetter
 from streams.admin import ensure_topics
 from streams.topic_names import DEAD_LETTERS, INTERACTIONS
@@ -23,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 VALID = 40
 VISIBLE_WITHIN_S = 60.0
-"""Generous for a loaded CI box; the sink flushes every 2 s."""
+"""Generous for a loaded CI box; the sink flushes every 2 s and Faust commits every 3 s."""
 
 MALFORMED: list[bytes] = [
     b"{not json",
@@ -54,20 +58,32 @@ def test_dead_letters_and_duplicates(kafka_bootstrap: str, tmp_path: Path) -> No
     for i in range(10):  # re-sent: must be stored once
         producer.send(INTERACTIONS, key=f"u{i % 4}".encode(), value=event(i, app_id))
     producer.flush()
+    sent = _end_offsets(kafka_bootstrap, INTERACTIONS)  # everything this test sent lies below these
     command = ["worker", "--bootstrap", kafka_bootstrap, "--store", str(store), "--app-id", app_id]
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "raie.cli.main", *command],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "raie.cli.main", *command],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        )
     try:
-        stored = _wait_for_rows(store, app_id, VALID)
+        # Faust commits an offset only once every agent, the sink included, has acked the
+        # events before it, and the sink acks only after its rows are on disk: once the
+        # worker's group has committed past the re-sent events, every row they cause is written.
+        _wait_for_commits(kafka_bootstrap, app_id, sent)
         letters = _read_dead_letters(kafka_bootstrap, start_offsets, len(MALFORMED))
     finally:
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=60) == 0
-    assert stored == VALID
+        assert worker.wait(timeout=60) == 0, log.read_text()[-4000:]
+    # The raw rows, not the view: the view keeps one row per event id whatever the sink wrote.
+    written = Counter(_raw_event_ids(store, app_id))
+    assert sorted(written) == sorted(f"{app_id}-{i}" for i in range(VALID))
+    assert {event_id: n for event_id, n in written.items() if n > 1} == {}, "the sink stored a re-sent event twice"
+    with Store.open(store, read_only=True) as s:
+        viewed = s.query("SELECT count(*) AS n FROM interactions WHERE source = ?", [app_id]).column("n")[0].as_py()
+    assert viewed == VALID
     assert sorted(letter.original() for letter in letters) == sorted(MALFORMED)
     assert all(letter.reason for letter in letters)
     fields = {letter.field for letter in letters}
@@ -77,37 +93,42 @@ def test_dead_letters_and_duplicates(kafka_bootstrap: str, tmp_path: Path) -> No
 def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
-        from kafka import TopicPartition
-
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return {tp.partition: offset for tp, offset in consumer.end_offsets(parts).items()}
     finally:
         consumer.close()
 
 
-def _wait_for_rows(store: Path, source: str, expected: int) -> int:
-    deadline, count = time.monotonic() + VISIBLE_WITHIN_S, -1
-    while time.monotonic() < deadline:
-        if (store / "store.json").is_file():
-            with Store.open(store, read_only=True) as s:
-                count = int(
-                    s.query("SELECT count(*) AS n FROM interactions WHERE source = ?", [source]).column("n")[0].as_py()
-                )
-            if count >= expected:
-                time.sleep(3)  # a repeat would show up in the next flush
-                with Store.open(store, read_only=True) as s:
-                    return int(
-                        s.query("SELECT count(*) AS n FROM interactions WHERE source = ?", [source])
-                        .column("n")[0]
-                        .as_py()
-                    )
-        time.sleep(1)
-    return count
+def _wait_for_commits(bootstrap: str, group: str, offsets: dict[int, int]) -> None:
+    """Until ``group`` has committed at least ``offsets`` on every partition of ``interactions``."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    behind = dict(offsets)
+    try:
+        deadline = time.monotonic() + VISIBLE_WITHIN_S
+        while behind and time.monotonic() < deadline:
+            for partition, end in list(behind.items()):
+                committed = consumer.committed(TopicPartition(INTERACTIONS, partition))
+                if end == 0 or (committed is not None and committed >= end):
+                    del behind[partition]
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+    assert not behind, f"the worker never committed past these (partition: offset): {behind}"
+
+
+def _raw_event_ids(store: Path, source: str) -> list[str]:
+    """The event id of every row in the interactions table's Parquet files, read as written."""
+    spec = table_spec("interactions")
+    files = sorted(glob.glob(data_glob(spec, store / spec.name)))  # the files the view reads
+    assert files, f"no Parquet file under {store / spec.name}"
+    ids: list[str] = []
+    for file in files:
+        rows = pq.read_table(file, columns=["event_id", "source"]).to_pylist()
+        ids += [str(row["event_id"]) for row in rows if row["source"] == source]
+    return ids
 
 
 def _read_dead_letters(bootstrap: str, start: dict[int, int], expected: int) -> list[DeadLetter]:
-    from kafka import TopicPartition
-
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=1000)
     parts = [TopicPartition(DEAD_LETTERS, p) for p in start]
     consumer.assign(parts)
