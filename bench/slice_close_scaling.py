@@ -7,9 +7,10 @@ in-process trainer; Kafka only carries windows to it and is left out so that
 its timing noise is too). Each slice is closed, its rows stored and it is
 committed, as the editor agent does.
 
-Prints per slice: windows, seconds to close (score, edit, train, write files),
-seconds to store its rows, and the bytes it wrote (its artifacts, its adapter
-versions and its store partitions). Then the ratio of slice 11 to slice 1.
+Prints per slice: windows, regions after it, adapter jobs, seconds to close
+(score, edit, train, write files), seconds to store its rows, and the bytes it
+wrote (its artifacts, its adapter versions and its store partitions). Then the
+ratio of slice 11 to slice 1.
 Every epoch runs (no early stopping) so that training time depends on the
 slice's windows only; the rehearsal memory (1,000 windows) is smaller than
 Set-up's training windows, so it is full from slice 1 on, as on any long stream.
@@ -70,10 +71,11 @@ def main() -> int:
         data = build_protocol(preprocess(dataset.interactions, config.preprocess), config.protocol, dataset.items)
         print(f"{len(data.positives)} positives, {data.positives.n_items} items, {SLICES} slices", flush=True)
         rows = asyncio.run(run(data, config, root / "store"))
-    print(format_text_table(["slice", "windows", "close_s", "store_s", "total_s", "bytes"], rows))
+    header = ["slice", "windows", "regions", "jobs", "close_s", "store_s", "total_s"]
+    print(format_text_table([*header, "artifact_bytes", "adapter_bytes", "store_bytes", "bytes"], rows))
     first, last = rows[1], rows[-1]
-    time_ratio = float(last[4]) / float(first[4])
-    byte_ratio = int(last[5]) / int(first[5])
+    time_ratio = float(last[6]) / float(first[6])
+    byte_ratio = int(last[-1]) / int(first[-1])
     print(f"slice {last[0]} / slice {first[0]}: time {time_ratio:.2f}x, bytes {byte_ratio:.2f}x (goal <= {RATIO_GOAL})")
     return 0
 
@@ -122,7 +124,9 @@ async def feed(data: ProtocolData, config: ExperimentConfig, store: Store, store
         done = time.perf_counter()
         written = bytes_of_slice(store_root, slice_index)
         seconds = (closed - started, done - closed, done - started)
-        rows.append([str(slice_index), str(outcome.candidates), *(f"{s:.2f}" for s in seconds), str(written)])
+        jobs = 0 if outcome.result is None else len(outcome.result.training.outcomes)
+        counts = (slice_index, outcome.candidates, len(outcome.bank), jobs)
+        rows.append([*map(str, counts), *(f"{s:.2f}" for s in seconds), *map(str, written), str(sum(written))])
         print(" ".join(rows[-1]), flush=True)
 
     current = 0
@@ -155,14 +159,16 @@ def embed(session: SliceSession, waiting: list[Candidate]) -> None:
             session.add(dataclasses.replace(candidate, embedding=rep))
 
 
-def bytes_of_slice(root: Path, slice_index: int) -> int:
-    """Bytes of the files slice ``slice_index`` wrote: its artifacts, adapter versions and store partitions."""
-    paths = [
-        *(root / ARTIFACTS_DIR / f"slice={slice_index}").rglob("*"),
-        *(root / ADAPTERS_DIR).glob(f"*/{slice_index}/*"),
-        *(p for p in root.rglob(f"slice={slice_index}/**/*") if ARTIFACTS_DIR not in p.parts),
-    ]
-    return sum(p.stat().st_size for p in set(paths) if p.is_file())
+def bytes_of_slice(root: Path, slice_index: int) -> tuple[int, int, int]:
+    """Bytes slice ``slice_index`` wrote: its artifacts (bank, memory, jobs' input), its adapter
+    versions, and its store partitions."""
+    parts = (
+        (root / ARTIFACTS_DIR / f"slice={slice_index}").rglob("*"),
+        (root / ADAPTERS_DIR).glob(f"*/{slice_index}/*"),
+        (p for p in root.rglob(f"slice={slice_index}/**/*") if ARTIFACTS_DIR not in p.parts),
+    )
+    sizes = [sum(p.stat().st_size for p in set(paths) if p.is_file()) for paths in parts]
+    return sizes[0], sizes[1], sizes[2]
 
 
 if __name__ == "__main__":
