@@ -1,6 +1,9 @@
-"""The stream's logic without a message bus: per-user windowing, slice clocks,
-the single-writer slice session and the trainer interface.
+"""Incremental learning one closed slice at a time, with or without a message bus.
 
-``streams/`` (Faust) and ``workers/`` (Ray) call these; nothing here imports
-Kafka, Faust or Ray, so the offline runner and the unit tests use the same code.
+The slice step (step.py) and what it needs: its typed state (state.py), the
+rehearsal memory, scoring, adapter jobs and the trainer interface, and the
+store rows it produces (rows.py). ``raie experiment`` runs the step over the
+protocol's blocks; the stream's slice session (session.py) runs it each time
+a slice closes, from windows made per user (user_state.py) and slice clocks.
+Nothing here imports Kafka, Faust or Ray.
 """
