@@ -4,8 +4,9 @@ A drifting synthetic Yelp-layout timeline is cut into 12 equal slices by
 event-time quantiles and fed, event by event, through the stream's slice
 session in this process (the region editor's single writer, with the
 in-process trainer; Kafka only carries windows to it and is left out so that
-its timing noise is too). Each slice is closed, its rows stored and it is
-committed, as the editor agent does.
+its timing noise is too): ``raie.online.in_process.feed_session``, which
+closes and commits each slice; then each slice's rows are stored, as the
+editor agent does (it stores them before the commit).
 
 Prints per slice: windows, regions after it, adapter jobs, seconds to close
 (score, edit, train, write files), seconds to store its rows, and the bytes it
@@ -21,15 +22,12 @@ Set-up's training windows, so it is full from slice 1 on, as on any long stream.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import torch
 
 from raie.adapters import ADAPTERS_DIR
@@ -37,13 +35,11 @@ from raie.config import ExperimentConfig, PreprocessConfig, ProtocolConfig, SASR
 from raie.data.dataset import load_dataset
 from raie.data.synthetic import SyntheticConfig, write_synthetic_yelp
 from raie.online.artifacts import ARTIFACTS_DIR, Artifacts
-from raie.online.candidates import Candidate
+from raie.online.in_process import feed_session
 from raie.online.session import SliceSession
 from raie.online.trainer import InProcessTrainer
-from raie.online.user_state import UserState, next_window
 from raie.protocol.blocks import ProtocolData, build_protocol
 from raie.protocol.preprocess import preprocess
-from raie.regions.router import represent
 from raie.store import Store
 from raie.tabular import format_text_table
 
@@ -70,7 +66,7 @@ def main() -> int:
         dataset = load_dataset("yelp", root / "yelp")
         data = build_protocol(preprocess(dataset.interactions, config.preprocess), config.protocol, dataset.items)
         print(f"{len(data.positives)} positives, {data.positives.n_items} items, {SLICES} slices", flush=True)
-        rows = asyncio.run(run(data, config, root / "store"))
+        rows = run(data, config, root / "store")
     header = ["slice", "windows", "regions", "jobs", "close_s", "store_s", "total_s"]
     print(format_text_table([*header, "artifact_bytes", "adapter_bytes", "store_bytes", "bytes"], rows))
     first, last = rows[1], rows[-1]
@@ -96,67 +92,22 @@ def bench_config(memory: int) -> ExperimentConfig:
     )
 
 
-async def run(data: ProtocolData, config: ExperimentConfig, store_root: Path) -> list[list[str]]:
+def run(data: ProtocolData, config: ExperimentConfig, store_root: Path) -> list[list[str]]:
+    """Feed the timeline through a slice session, store each slice's rows, and measure each slice."""
+    session = SliceSession(config, "sasrec", 0, 1, InProcessTrainer(CPU), Artifacts.in_store(store_root), CPU)
+    rows = []
     with Store.open(store_root) as store:
-        return await feed(data, config, store, store_root)
-
-
-async def feed(data: ProtocolData, config: ExperimentConfig, store: Store, store_root: Path) -> list[list[str]]:
-    artifacts = Artifacts.in_store(store_root)
-    session = SliceSession(config, "sasrec", 0, 1, InProcessTrainer(CPU), artifacts, CPU)
-    p = data.positives
-    order = np.lexsort((p.item, p.user, p.ts))
-    catalogue = pa.table({"item_id": p.item_ids, "title": p.item_ids, "categories": [None] * p.n_items})
-    users: dict[str, UserState] = {}
-    context_len = config.protocol.context_len
-    waiting: list[Candidate] = []
-    rows: list[list[str]] = []
-
-    async def close(slice_index: int) -> None:
-        embed(session, waiting)
-        waiting.clear()
-        started = time.perf_counter()
-        session.mark(slice_index, 0)
-        outcome = await session.close(slice_index, catalogue)
-        closed = time.perf_counter()
-        await asyncio.to_thread(outcome.store, store, "bench", 0)
-        await session.commit(outcome)
-        done = time.perf_counter()
-        written = bytes_of_slice(store_root, slice_index)
-        seconds = (closed - started, done - closed, done - started)
-        jobs = 0 if outcome.result is None else len(outcome.result.training.outcomes)
-        counts = (slice_index, outcome.candidates, len(outcome.bank), jobs)
-        rows.append([*map(str, counts), *(f"{s:.2f}" for s in seconds), *map(str, written), str(sum(written))])
-        print(" ".join(rows[-1]), flush=True)
-
-    current = 0
-    for row in order.tolist():
-        slice_index = int(data.block_of_row[row])
-        while current < slice_index:
-            await close(current)
-            current += 1
-        user = p.user_ids[p.user[row]]
-        users[user], candidate = next_window(
-            users.get(user), user, p.item_ids[p.item[row] - 1], int(p.ts[row]) * 1000, slice_index, context_len
-        )
-        if candidate is None:
-            continue
-        if session.state is None:
-            session.add(candidate)  # slice 0 has no Set-up model to embed with yet
-        else:
-            waiting.append(candidate)
-    await close(current)
+        for closed in feed_session(data, session, EMBED_BATCH):
+            outcome = closed.outcome
+            started = time.perf_counter()
+            outcome.store(store, "bench", 0)
+            stored = time.perf_counter() - started
+            written = bytes_of_slice(store_root, outcome.slice)  # each slice's files are its own
+            seconds = (closed.live_after_s, stored, closed.live_after_s + stored)
+            jobs = 0 if outcome.result is None else len(outcome.result.training.outcomes)
+            counts = (outcome.slice, outcome.candidates, len(outcome.bank), jobs)
+            rows.append([*map(str, counts), *(f"{s:.2f}" for s in seconds), *map(str, written), str(sum(written))])
     return rows
-
-
-def embed(session: SliceSession, waiting: list[Candidate]) -> None:
-    """The ingress's work: frozen representations in batches, then the windows go to the editor."""
-    for start in range(0, len(waiting), EMBED_BATCH):
-        batch = waiting[start : start + EMBED_BATCH]
-        assert session.state is not None
-        context = np.stack([session.state.vocabulary.encode(c.context) for c in batch])
-        for candidate, rep in zip(batch, represent(session.state.setup_model, torch.from_numpy(context)), strict=True):
-            session.add(dataclasses.replace(candidate, embedding=rep))
 
 
 def bytes_of_slice(root: Path, slice_index: int) -> tuple[int, int, int]:

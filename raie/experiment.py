@@ -35,7 +35,7 @@ from raie.online.prequential import Scorer
 from raie.online.rows import experiment_rows
 from raie.online.setup import initial_state
 from raie.online.setup_model import train_setup_on
-from raie.online.state import MethodScore, SliceData, SliceResult
+from raie.online.state import MethodScore, SliceData, SliceResult, StepState
 from raie.online.step import StepSettings, step
 from raie.online.trainer import InProcessTrainer
 from raie.protocol.blocks import ProtocolData, build_protocol
@@ -123,7 +123,7 @@ class LineRun:
 
 
 def run_line(
-    setup_model: SequentialRecommender,
+    setup: StepState,
     data: ProtocolData,
     config: ExperimentConfig,
     seed: int,
@@ -132,15 +132,21 @@ def run_line(
     root: Path,
     device: torch.device,
 ) -> LineRun:
-    """Set-up state from S, then the slice step over F, for one line of methods; adapters under ``root``."""
+    """The slice step over F from the Set-up state, for one line of methods; adapters under ``root``."""
     artifacts = Artifacts.in_store(root)
-    state, _ = initial_state(setup_model, data.block("S").train, config, seed, device)
     update = data.block(UPDATE_BLOCK)
     empty = update.eval.take(np.zeros(0, dtype=np.int64))  # F is not scored offline
-    slice_data = SliceData(state.closed_slices, update.train, update.valid, empty)
+    slice_data = SliceData(setup.closed_slices, update.train, update.valid, empty)
     settings = StepSettings(config, seed, methods, editing)
-    result = asyncio.run(step(state, slice_data, InProcessTrainer(device), settings, artifacts, device))
+    result = asyncio.run(step(setup, slice_data, InProcessTrainer(device), settings, artifacts, device))
     return LineRun(methods, result, Scorer(config, artifacts.registry, device))
+
+
+def setup_state(
+    setup_model: SequentialRecommender, data: ProtocolData, config: ExperimentConfig, seed: int, device: torch.device
+) -> StepState:
+    """The state after S: regions and rehearsal memory from S's training windows (shared by every line)."""
+    return initial_state(setup_model, data.block("S").train, config, seed, device)[0]
 
 
 def adapt(
@@ -153,8 +159,8 @@ def adapt(
     device: torch.device,
 ) -> tuple[SequentialRecommender, dict[str, list[Row]]]:
     """One method alone through F: the model that scores it and the rows it records (tests, benches)."""
-    editing = build_strategy(method).editing
-    line = run_line(setup_model, data, config, seed, (method,), editing, root, device)
+    setup = setup_state(setup_model, data, config, seed, device)
+    line = run_line(setup, data, config, seed, (method,), build_strategy(method).editing, root, device)
     return line.model(method), line.rows(method)
 
 
@@ -173,29 +179,39 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
     with Store.open(request.store_dir) as store:
         for seed in request.seeds:
             setup_model = train_setup_model(request.backbone, request.config, data, seed, device)
+            setup = setup_state(setup_model, data, request.config, seed, device)
             for editing, methods in lines(request.methods).items():
                 root = line_root(request.store_dir, run_id, seed, editing)
-                line = run_line(setup_model, data, request.config, seed, methods, editing, root, device)
+                line = run_line(setup, data, request.config, seed, methods, editing, root, device)
                 scores = {split: line.score(windows) for split, windows in scored_windows(data).items()}
                 for i, method in enumerate(methods):
-                    rows = []
-                    recorded = line.rows(method)
-                    for split, split_scores in scores.items():
-                        score = split_scores[i]
-                        rankings[(method, seed, split)] = score.ranking
-                        rows += _result_rows(run_id, request, method, seed, split, score.ranking)
-                        if score.region_id is not None:
-                            recorded.setdefault(ROUTING_TABLE, []).extend(_routing_rows(score.region_id, split))
-                    table = pa.Table.from_pylist(rows, schema=table_spec(RESULTS_TABLE).schema)
+                    by_split = {split: split_scores[i] for split, split_scores in scores.items()}
+                    rankings |= {(method, seed, split): score.ranking for split, score in by_split.items()}
                     # Written per (method, seed) so that an interrupted run keeps what it finished.
-                    store.write(RESULTS_TABLE, table)
-                    parts.append(table)
                     key = {"run_id": run_id, "method": method, "seed": seed}
-                    for name, table_rows in recorded.items():
-                        schema = table_spec(name).schema
-                        store.write(name, pa.Table.from_pylist([key | r for r in table_rows], schema=schema))
+                    parts.append(_store_method(store, request, key, by_split, line.rows(method)))
     results = pa.concat_tables(parts) if parts else table_spec(RESULTS_TABLE).schema.empty_table()
     return ExperimentOutcome(run_id, time.perf_counter() - started, results, rankings)
+
+
+def _store_method(
+    store: Store,
+    request: ExperimentRequest,
+    key: dict[str, object],
+    scores: dict[str, MethodScore],
+    recorded: dict[str, list[Row]],
+) -> pa.Table:
+    """Write one method's results, and what it recorded, under ``key``; the results table."""
+    rows = []
+    for split, score in scores.items():
+        rows += _result_rows(request, key, split, score.ranking)
+        if score.region_id is not None:
+            recorded.setdefault(ROUTING_TABLE, []).extend(_routing_rows(score.region_id, split))
+    table = pa.Table.from_pylist(rows, schema=table_spec(RESULTS_TABLE).schema)
+    store.write(RESULTS_TABLE, table)
+    for name, table_rows in recorded.items():
+        store.write(name, pa.Table.from_pylist([key | r for r in table_rows], schema=table_spec(name).schema))
+    return table
 
 
 def _routing_rows(served: list[int], split: str) -> list[Row]:
@@ -205,16 +221,14 @@ def _routing_rows(served: list[int], split: str) -> list[Row]:
 
 
 def _result_rows(
-    run_id: str, request: ExperimentRequest, method: str, seed: int, split: str, ranking: Ranking
+    request: ExperimentRequest, key: dict[str, object], split: str, ranking: Ranking
 ) -> list[dict[str, object]]:
     now = datetime.now(UTC)
     return [
-        {
-            "run_id": run_id,
+        key
+        | {
             "dataset": request.dataset,
             "backbone": request.backbone,
-            "method": method,
-            "seed": seed,
             "split": split,
             "metric": value.metric,
             "k": value.k,

@@ -20,7 +20,6 @@ import pyarrow as pa
 
 from raie.online.artifacts import ARTIFACTS_DIR, directory_digest
 from raie.online.candidates import Candidate
-from raie.online.rows import adapter_row
 from raie.online.session import SliceOutcome, SliceSession
 from raie.online.trainer import JobEvent
 from raie.store import Store
@@ -146,7 +145,7 @@ class RegionEditorAgent:
                     manifest.region_id,
                     outcome.slice,
                     manifest.version,
-                    str(adapter_row(manifest)["path"]),
+                    manifest.store_path,
                     manifest.sha256,
                     None if recall is None else float(recall),
                     sent,

@@ -7,7 +7,6 @@ import logging
 import faust
 from kafka import KafkaConsumer
 
-from streams.admin import ensure_topics
 from streams.app import build_app
 from streams.connect import reaching
 from streams.settings import WorkerSettings
@@ -26,7 +25,7 @@ def interaction_partitions(bootstrap: str) -> int:
 
 
 def run_worker(settings: WorkerSettings, loglevel: str = "INFO") -> None:
-    ensure_topics(settings.bootstrap)
+    """Run until stopped; the topics exist (``raie worker`` creates them before it starts anything)."""
     partitions = interaction_partitions(settings.bootstrap)
     stream = build_app(settings, partitions)
     log.info("stream worker: %d interaction partitions, store %s", partitions, settings.store)

@@ -65,6 +65,11 @@ class AdapterManifest:
     def from_json(cls, value: dict[str, object]) -> AdapterManifest:
         return cls(**value)  # type: ignore[arg-type]
 
+    @property
+    def store_path(self) -> str:
+        """The version's directory relative to the store root, as rows and messages name it."""
+        return f"{ADAPTERS_DIR}/{self.adapter}/{self.version}"
+
 
 @dataclass(frozen=True)
 class PublishedAdapter:

@@ -31,6 +31,7 @@ import torch
 
 from raie.adapters import AdapterRegistry
 from raie.adapters.live import LiveAdapters
+from raie.adapters.routed import RoutedRecommender
 from raie.backbones.base import SequentialRecommender
 from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone
 from raie.config import ExperimentConfig
@@ -76,16 +77,16 @@ class Scorer:
             x = router.represent_windows(windows, self.device)
         results = []
         for method in methods:
-            model = self._select(method, live, router)
+            model, adapter = self._select(method, live, router)
             ranking = rank_windows(model, windows, batch_size=self.config.eval_batch_size, device=self.device)
-            results.append(MethodScore(method, ranking, **self._served(method, live, router, x, len(windows))))
+            results.append(MethodScore(method, ranking, **_served(model, adapter, router, x, len(windows))))
         live.model.set_adapter(GLOBAL_ADAPTER)
         return results
 
     def model_for(self, method: str, state: StepState) -> SequentialRecommender:
         """The model that scores ``method``'s windows in ``state`` (its adapter active)."""
         live, router = self._prepare(state)
-        return self._select(method, live, router)
+        return self._select(method, live, router)[0]
 
     def _prepare(self, state: StepState) -> tuple[LiveAdapters, Router]:
         live = self._live_adapters(state.setup_model)
@@ -93,41 +94,38 @@ class Scorer:
         return live, Router(state.setup_model, state.bank, self.config.regions)
 
     @staticmethod
-    def _select(method: str, live: LiveAdapters, router: Router) -> SequentialRecommender:
-        """``method``'s model, with the adapter a plain (unrouted) forward of it uses made active."""
+    def _select(method: str, live: LiveAdapters, router: Router) -> tuple[SequentialRecommender, str | None]:
+        """``method``'s model, and the adapter a plain (unrouted) forward of it uses, made active
+        (None: the Set-up model)."""
         serves = build_strategy(method).serves
         adapter = baseline_adapter(method)
         if serves == "baseline" and adapter in live.versions:
             live.model.set_adapter(adapter)
-            return adapted_backbone(live.model)
+            return adapted_backbone(live.model), adapter
         live.model.set_adapter(GLOBAL_ADAPTER)
         if serves == "routed":
-            return live.recommender(router)
+            return live.recommender(router), GLOBAL_ADAPTER
         if serves == "global":
-            return adapted_backbone(live.model)
+            return adapted_backbone(live.model), GLOBAL_ADAPTER
         # Base, and a trained baseline before its first version (a fresh LoRA is the Set-up model).
-        return live.setup_model
-
-    @staticmethod
-    def _served(method: str, live: LiveAdapters, router: Router, x: np.ndarray, n: int) -> dict[str, Any]:
-        """What served each window, for the store: region and confidences when routed, and the adapter."""
-        serves = build_strategy(method).serves
-        if serves == "routed":
-            served, routes = router.serving(x), router.routes(x)
-            adapters = list(live.recommender(router).adapters_for(served))
-            return {
-                "region_id": served.tolist(),
-                "p1": routes.p1.tolist(),
-                "p2": routes.p2.tolist(),
-                "adapter": adapters,
-            }
-        if serves == "global":
-            return {"adapter": [GLOBAL_ADAPTER] * n}
-        adapter = baseline_adapter(method)
-        return {"adapter": [adapter] * n} if serves == "baseline" and adapter in live.versions else {}
+        return live.setup_model, None
 
     def _live_adapters(self, setup_model: SequentialRecommender) -> LiveAdapters:
         # A resumed session loads a new Set-up model object: wrap that one.
         if self._live is None or self._live.setup_model is not setup_model:
             self._live = LiveAdapters(self.registry, setup_model, self.config.lora, self.device)
         return self._live
+
+
+def _served(model: SequentialRecommender, adapter: str | None, router: Router, x: np.ndarray, n: int) -> dict[str, Any]:
+    """What served each window, for the store: region, confidences and adapter when routed, else the adapter."""
+    if isinstance(model, RoutedRecommender):
+        routes = router.routes(x)
+        served = router.serving(x)
+        return {
+            "region_id": served.tolist(),
+            "p1": routes.p1.tolist(),
+            "p2": routes.p2.tolist(),
+            "adapter": model.adapters_for(served),
+        }
+    return {} if adapter is None else {"adapter": [adapter] * n}

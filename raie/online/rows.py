@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from raie.adapters import ADAPTERS_DIR, AdapterManifest
+from raie.adapters import AdapterManifest
 from raie.evaluation import Ranking
 from raie.online.candidates import Candidate
 from raie.online.slice_training import SliceTraining
@@ -115,7 +115,7 @@ def adapter_row(manifest: AdapterManifest) -> Row:
         "version": manifest.version,
         "parent_adapter": manifest.parent_adapter,
         "parent_version": manifest.parent_version,
-        "path": f"{ADAPTERS_DIR}/{manifest.adapter}/{manifest.version}",
+        "path": manifest.store_path,
         "sha256": manifest.sha256,
         "new_windows": manifest.new_windows,
         "old_windows": manifest.old_windows,

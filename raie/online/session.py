@@ -23,7 +23,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
 import pyarrow as pa
 import torch
 
@@ -190,8 +189,7 @@ class SliceSession:
         await asyncio.to_thread(self.artifacts.write_setup, state, catalog)
         # The Set-up windows build the regions rather than edit them: each row names its region, no op.
         bank = step_state.bank
-        member = SampleEdits(np.full(len(train), None), bank.ids[routes.top], routes.p1, routes.p2)
-        windows = train_window_rows(SETUP_SLICE, roles["train"], member)
+        windows = train_window_rows(SETUP_SLICE, roles["train"], SampleEdits.unedited(bank.ids, routes))
         return state, {RAIE: {"regions": region_rows(bank, bank, SETUP_SLICE), "windows": windows}}
 
     async def _step(self, slice_index: int, roles: dict[str, list[Candidate]]) -> tuple[SessionState, SliceResult]:

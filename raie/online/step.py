@@ -109,8 +109,8 @@ async def step(
         trains_regions=settings.trains_regions,
     )
     training = await train_slice(trainer, plan, state.setup_model, events)
-    memory = state.memory.offer(
-        edited.job_input.new.windows, edited.train_rep, seed=memory_seed(settings.seed, data.index)
+    memory = await asyncio.to_thread(
+        state.memory.offer, edited.job_input.new.windows, edited.train_rep, memory_seed(settings.seed, data.index)
     )
     after = StepState(data.index + 1, state.setup_model, edited.bank, memory, training.live)
     seconds = time.perf_counter() - started
@@ -132,15 +132,13 @@ def edit_slice(
         edits = editor.close_slice()
     else:
         # Fixed regions: each window goes to its nearest region, and every region that owns one counts as changed.
-        routes = router.routes(new_rep)
-        samples = SampleEdits(np.full(len(new), None), bank.ids[routes.top], routes.p1, routes.p2)
+        samples = SampleEdits.unedited(bank.ids, router.routes(new_rep))
         edits = SliceEdits(data.index)
         edits.edited.update(int(r) for r in np.unique(samples.region))
-    memory = state.memory
     valid_rep = data.valid_rep if data.valid_rep is not None else router.represent_windows(data.valid, device)
     job_input = JobInput(
         new=OwnedWindows(new, router.nearest(new_rep)),
-        old=OwnedWindows(memory.windows, router.nearest(memory.representations)),
+        old=OwnedWindows(state.memory.windows, router.nearest(state.memory.representations)),
         valid=OwnedWindows(data.valid, router.nearest(valid_rep)),
         centres=bank.centres,
         region_ids=bank.ids,

@@ -25,6 +25,7 @@ from raie.config import RegionConfig
 from raie.regions.bank import RegionBank
 from raie.regions.geometry import angular_distance, normalize, quantile_radius
 from raie.regions.kmeans import spherical_kmeans
+from raie.regions.routing import Routes
 
 NO_REGION = -1
 """Region id of buffered samples (Add) in the per-sample log."""
@@ -46,6 +47,11 @@ class SampleEdits:
     region: np.ndarray  # int64 [N]: the edited region's id, NO_REGION for Add
     p1: np.ndarray  # float64 [N]: the top confidence the decision used (NaN with no region yet)
     p2: np.ndarray  # float64 [N]: the runner-up's
+
+    @classmethod
+    def unedited(cls, region_ids: np.ndarray, routes: Routes) -> SampleEdits:
+        """Samples that only join their nearest region, no op: Set-up's windows, or any when regions are fixed."""
+        return cls(np.full(len(routes), None), region_ids[routes.top], routes.p1, routes.p2)
 
 
 @dataclass

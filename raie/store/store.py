@@ -54,8 +54,9 @@ VIEW_COMMENT_PREFIX = "raie.store: "
 views and tables a user created in the catalog are left alone."""
 
 
-def _prepare_root(root: Path, *, create: bool, read_only: bool) -> None:
-    """Check that ``root`` is a store at a supported version, or create one."""
+def check_root(root: Path, *, read_only: bool = False) -> bool:
+    """StoreError unless ``root`` is a store this raie can open, or a place to create one;
+    True when a store is already there. Creates nothing."""
     if root.exists() and not root.is_dir():
         raise StoreError(f"{root} is a file, not a store directory")
     if manifest_path(root).is_file():
@@ -70,12 +71,19 @@ def _prepare_root(root: Path, *, create: bool, read_only: bool) -> None:
                 f"store {root} has layout version {found} and needs migrating to "
                 f"{migrations.SCHEMA_VERSION}; open it once without read_only"
             )
-        return
+        return True
     if root.is_dir() and any(root.iterdir()):
         raise StoreError(
-            f"{root} is not empty and has no {manifest_path(root).name}, so it is not a "
-            "raie store; pick an empty or new directory"
+            f"{root} is not empty and not a raie store (it has no {manifest_path(root).name}); "
+            "pick an empty or new directory"
         )
+    return False
+
+
+def _prepare_root(root: Path, *, create: bool, read_only: bool) -> None:
+    """Check that ``root`` is a store at a supported version, or create one."""
+    if check_root(root, read_only=read_only):
+        return
     if not create or read_only:
         raise StoreError(f"no store at {root}; create one with Store.open({str(root)!r})")
     root.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,8 @@ from raie.data.dataset import dataset_names
 from raie.errors import ConfigError, RuntimeFailure
 from raie.online.prequential import DEFAULT_METHODS, SCORED_METHODS, check_methods
 from raie.online.slice_clock import Watermark
-from raie.store.manifest import manifest_path
+from raie.store.errors import StoreError
+from raie.store.store import check_root
 from streams.cli.options import bootstrap_servers, kafka_name
 from streams.connect import DEFAULT_BOOTSTRAP
 from streams.settings import WorkerSettings
@@ -164,7 +165,10 @@ def worker_command(args: argparse.Namespace) -> int:
 
 def worker_settings(args: argparse.Namespace) -> WorkerSettings:
     """Everything the worker needs, checked, without contacting anything."""
-    check_store_dir(args.store)
+    try:
+        check_root(args.store)  # what Store.open would refuse, refused before the broker is reached
+    except StoreError as error:
+        raise ConfigError("--store", str(error), "pass an empty or new directory, or a raie store") from None
     settings = WorkerSettings(
         args.bootstrap,
         args.store,
@@ -192,14 +196,6 @@ def watermark(origin_ms: int, slice_days: float | None) -> Watermark | None:
         return Watermark(origin_ms, round(slice_days * DAY_MS))
     except ConfigError:  # positive, but shorter than the millisecond that event times count in
         raise ConfigError("--slice-days", f"{slice_days} days is under a millisecond", "use e.g. 7") from None
-
-
-def check_store_dir(store: Path) -> None:
-    """Refuse a store path that Store.open would refuse, before the broker is reached."""
-    if store.exists() and not store.is_dir():
-        raise ConfigError("--store", f"{store} is a file", "pass a directory (created if absent)")
-    if store.is_dir() and not manifest_path(store).is_file() and any(store.iterdir()):
-        raise ConfigError("--store", f"{store} is not empty and not a raie store", "pick an empty or new directory")
 
 
 def start_services(settings: WorkerSettings) -> None:
