@@ -1,8 +1,11 @@
 """The region bank: every knowledge region's centre, radius, count and version.
 
 Regions have stable integer ids (an id is never reused), so adapters, store
-rows and snapshots can refer to a region across edits. Snapshots are a
-safetensors file of the arrays plus a JSON file of the scalars: no pickles.
+rows and snapshots can refer to a region across edits. ``count`` is each region's
+member count (Set-up's k-means members, then every sample absorbed): it weighs the
+running-mean centre and the radius tracker (:mod:`raie.regions.geometry`), so it is
+part of every copy and snapshot. Snapshots are a safetensors file of the arrays plus
+a JSON file of the scalars: no pickles.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from raie.regions.routing import Routes, route
 TENSORS_FILE = "regions.safetensors"
 META_FILE = "regions.json"
 SNAPSHOT_FORMAT = 1
+UNKNOWN_USER = -1
+"""User id of a buffered sample whose user was not given; see ``RegionEditor.edit``."""
 
 
 @dataclass
@@ -30,16 +35,25 @@ class RegionBank:
 
     centres: np.ndarray  # float32 [K, H], unit rows
     radius: np.ndarray  # float64 [K], radians
-    count: np.ndarray  # int64 [K], samples absorbed so far
+    count: np.ndarray  # int64 [K], members so far: Set-up's k-means members plus every sample absorbed
     version: np.ndarray  # int64 [K], slices that edited the region (0 = as built)
     ids: np.ndarray  # int64 [K]
     next_id: int = 0
     buffer: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     """Representations waiting for Add, [B, H]; kept in snapshots so a restart loses none."""
+    buffer_users: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """int64 [B]: the user of each buffered sample (``UNKNOWN_USER`` when not given), so the
+    Add rule's distinct-user count survives a restart too."""
 
     def __post_init__(self) -> None:
         if len(self.buffer) == 0:
             self.buffer = np.zeros((0, self.dim), dtype=np.float32)
+        if len(self.buffer_users) == 0 and len(self.buffer):
+            # Banks saved before users were buffered: their samples' users are unknown.
+            self.buffer_users = np.full(len(self.buffer), UNKNOWN_USER, dtype=np.int64)
+        self.buffer_users = np.asarray(self.buffer_users, dtype=np.int64)
+        if len(self.buffer_users) != len(self.buffer):
+            raise ValueError(f"{len(self.buffer_users)} buffered users for {len(self.buffer)} buffered samples")
 
     @classmethod
     def build(cls, x: np.ndarray, k: int, *, quantile: float, seed: int) -> RegionBank:
@@ -92,6 +106,7 @@ class RegionBank:
             self.ids.copy(),
             self.next_id,
             self.buffer.copy(),
+            self.buffer_users.copy(),
         )
 
     def save(self, directory: Path) -> None:
@@ -105,6 +120,7 @@ class RegionBank:
                 "version": self.version.astype(np.int64),
                 "ids": self.ids.astype(np.int64),
                 "buffer": np.ascontiguousarray(self.buffer, dtype=np.float32),
+                "buffer_users": self.buffer_users.astype(np.int64),
             },
             str(directory / TENSORS_FILE),
         )
@@ -131,6 +147,8 @@ class RegionBank:
             arrays["ids"],
             int(meta["next_id"]),
             arrays["buffer"],
+            # Optional: snapshots written before users were buffered lack it (users unknown).
+            arrays.get("buffer_users", np.zeros(0, dtype=np.int64)),
         )
         if len(bank) != meta["regions"] or bank.dim != meta["dim"]:
             raise DataError(meta_path, "does not match the tensors beside it", fix="save the snapshot again")

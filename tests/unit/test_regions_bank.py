@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file, save_file
 
 from raie.errors import DataError
-from raie.regions.bank import META_FILE, RegionBank
+from raie.regions.bank import META_FILE, TENSORS_FILE, UNKNOWN_USER, RegionBank
 from raie.regions.geometry import angular_distance
 from raie.regions.routing import route
 from tests.unit.regions_data import around, axis, three_clusters
@@ -76,13 +77,30 @@ def test_single_region_bank_routes_against_outside() -> None:
 def test_snapshot_round_trip_keeps_every_field(bank: RegionBank, tmp_path: Path) -> None:
     bank.add_region(axis(8, 6), 0.3, 40)
     bank.buffer = np.ones((3, 8), dtype=np.float32)
+    bank.buffer_users = np.array([5, UNKNOWN_USER, 9])
     bank.version[1] = 4
+    bank.count[0] = 12_345  # the member count weighs every later edit: it must survive
     bank.save(tmp_path / "snap")
     restored = RegionBank.load(tmp_path / "snap")
-    for name in ("centres", "radius", "count", "version", "ids", "buffer"):
-        assert np.array_equal(getattr(restored, name), getattr(bank, name)), name
+    for copy in (restored, bank.copy()):
+        for name in ("centres", "radius", "count", "version", "ids", "buffer", "buffer_users"):
+            assert np.array_equal(getattr(copy, name), getattr(bank, name)), name
     assert restored.next_id == bank.next_id == 4
     assert sorted(p.name for p in (tmp_path / "snap").iterdir()) == ["regions.json", "regions.safetensors"]
+
+
+def test_a_snapshot_from_before_buffered_users_loads_them_as_unknown(bank: RegionBank, tmp_path: Path) -> None:
+    bank.buffer = np.ones((2, 8), dtype=np.float32)
+    bank.save(tmp_path)
+    arrays = load_file(str(tmp_path / TENSORS_FILE))
+    del arrays["buffer_users"]
+    save_file(arrays, str(tmp_path / TENSORS_FILE))
+    assert RegionBank.load(tmp_path).buffer_users.tolist() == [UNKNOWN_USER, UNKNOWN_USER]
+
+
+def test_buffered_users_must_match_the_buffer(bank: RegionBank) -> None:
+    with pytest.raises(ValueError, match="buffered users"):
+        RegionBank(bank.centres, bank.radius, bank.count, bank.version, bank.ids, 3, bank.buffer[:0], np.arange(2))
 
 
 def test_loading_a_broken_snapshot_names_the_file(bank: RegionBank, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from raie.config import RegionConfig
-from raie.regions.bank import RegionBank
+from raie.regions.bank import UNKNOWN_USER, RegionBank
 from raie.regions.editor import NO_REGION, RegionEditor
 from tests.unit.regions_data import around, axis, three_clusters
 
@@ -18,6 +18,28 @@ pytestmark = pytest.mark.unit
 CONFIG = RegionConfig(
     regions=3, temperature=0.1, tau=0.3, delta=0.2, buffer_size=32, add_clusters=1, min_region_size=16
 )
+
+
+DIM = 64
+SETUP_SAMPLES, STREAM_SAMPLES = 3000, 9000
+USERS_PER_CLUSTER = 200
+
+
+def mixture(axes: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` unit rows from clusters around ``axes``, each at a log-normal angle (median 30 degrees,
+    a tail several degrees long) in a random direction; with each row's user, one of its cluster's."""
+    cluster = rng.integers(len(axes), size=n)
+    tangent = rng.normal(size=(n, axes.shape[1]))
+    tangent -= (tangent @ axes.T)[np.arange(n), cluster][:, None] * axes[cluster]
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    angle = np.deg2rad(30.0 * rng.lognormal(0.0, 0.15, size=(n, 1)))
+    x = (np.cos(angle) * axes[cluster] + np.sin(angle) * tangent).astype(np.float32)
+    return x, cluster * USERS_PER_CLUSTER + rng.integers(USERS_PER_CLUSTER, size=n)
+
+
+def orthonormal(n: int, rng: np.random.Generator) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.normal(size=(DIM, n)))
+    return q.T
 
 
 def editor(config: RegionConfig = CONFIG) -> RegionEditor:
@@ -31,22 +53,24 @@ def test_samples_deep_inside_a_region_update_it() -> None:
     radius_before = ed.bank.radius[2]
     out = ed.edit(around(home, 3.0, 40, np.random.default_rng(1)))
     assert set(out.op) == {"update"} and set(out.region) == {2}
-    # EMA: the radius moves towards the 3-degree distances, the count grows.
-    assert ed.bank.radius[2] < radius_before
+    # Members inside the radius pull it in, by (1 - q) of a step that shrinks with the count.
+    assert radius_before * 0.9 < ed.bank.radius[2] < radius_before
     assert ed.bank.count[2] == 200 + 40
     assert float(ed.bank.centres[2] @ home) > 0.99
 
 
 def test_samples_on_a_region_boundary_expand_it_up_to_the_cap() -> None:
-    ed = editor(dataclasses.replace(CONFIG, eta=0.05, beta=0.0, max_radius_deg=45.0))
+    base = editor()
+    radius = float(np.rad2deg(base.bank.radius[1]))
+    ed = editor(dataclasses.replace(CONFIG, max_radius_deg=radius * 1.1))
     rng = np.random.default_rng(2)
-    radius = float(np.rad2deg(ed.bank.radius[1]))
     for _ in range(15):
-        # Each sample lands just past the region's current boundary.
+        # Each sample lands just past the region's current boundary: ambiguous, and outside.
         edge = float(np.rad2deg(ed.bank.radius[1])) * 1.02
         out = ed.edit(around(ed.bank.centres[1].copy(), edge, 1, rng))
         assert out.op.tolist() == ["expand"] and out.region.tolist() == [1]
-    assert radius < 40.0 and np.rad2deg(ed.bank.radius[1]) == pytest.approx(45.0)
+    # Members outside the radius push it out (the quantile tracker), never past the cap.
+    assert np.rad2deg(ed.bank.radius[1]) == pytest.approx(radius * 1.1)
 
 
 def test_samples_far_from_every_region_are_buffered_then_become_a_new_region() -> None:
@@ -112,7 +136,79 @@ def test_buffer_carries_over_slices_and_survives_a_snapshot(tmp_path: Path) -> N
     ed.close_slice()
     ed.bank.save(tmp_path)
     resumed = RegionEditor(RegionBank.load(tmp_path), CONFIG, seed=0, slice_index=2)
-    assert len(resumed.bank.buffer) == 20
+    assert len(resumed.bank.buffer) == 20 and (resumed.bank.buffer_users == UNKNOWN_USER).all()
     # 12 more complete the buffer of 32 in the next slice: the region forms there.
-    resumed.edit(around(axis(8, 7), 3.0, 12, rng))
+    resumed.edit(around(axis(8, 7), 3.0, 12, rng), users=np.arange(12))
     assert resumed.close_slice().created == [3]
+
+
+def test_a_stationary_stream_keeps_the_set_up_geometry() -> None:
+    # Set-up's regions, built as Set-up builds them, then three times as many samples
+    # from the same mixture, in order: nothing is new, so nothing should change.
+    rng = np.random.default_rng(8)
+    axes = orthonormal(3, rng)
+    bank = RegionBank.build(mixture(axes, SETUP_SAMPLES, rng)[0], 3, quantile=0.9, seed=0)
+    built = bank.copy()
+    ed = RegionEditor(bank, RegionConfig(regions=3), seed=0)
+    x, users = mixture(axes, STREAM_SAMPLES, rng)
+    out = ed.edit(x, users=users)
+    edits = ed.close_slice()
+    assert edits.created == []
+    assert (out.op == "add").sum() > RegionConfig().buffer_size  # the tails did fill the buffer, and were let go
+    # The radius is still the 0.9 quantile: it neither shrinks (the old EMA of distances) nor grows.
+    assert np.all(np.abs(bank.radius / built.radius - 1) < 0.10)
+    moved = np.rad2deg(np.arccos(np.clip((bank.centres * built.centres).sum(axis=1), -1, 1)))
+    assert np.all(moved < 3.0)
+    assert bank.count.sum() + len(bank.buffer) == SETUP_SAMPLES + STREAM_SAMPLES
+
+
+def test_a_new_cluster_of_many_users_far_from_every_region_is_added() -> None:
+    rng = np.random.default_rng(9)
+    axes = orthonormal(4, rng)
+    bank = RegionBank.build(mixture(axes[:3], SETUP_SAMPLES, rng)[0], 3, quantile=0.9, seed=0)
+    built = bank.copy()
+    ed = RegionEditor(bank, RegionConfig(regions=3), seed=0)
+    old, old_users = mixture(axes[:3], 2000, rng)
+    new, new_users = mixture(axes[3:], 600, rng)
+    order = rng.permutation(2600)
+    ed.edit(np.concatenate([old, new])[order], users=np.concatenate([old_users, new_users + 10_000])[order])
+    edits = ed.close_slice()
+    assert len(edits.created) == 1
+    created = bank.index_of(edits.created[0])
+    assert float(bank.centres[created] @ axes[3]) > np.cos(np.deg2rad(5.0))
+    assert np.all(np.abs(bank.radius[:3] / built.radius - 1) < 0.10)
+
+
+def test_add_rejects_a_one_user_cluster_and_accepts_a_many_user_cluster() -> None:
+    burst = around(axis(8, 5), 4.0, 32, np.random.default_rng(10))
+    lone, crowd = editor(), editor()
+    lone.edit(burst, users=np.full(32, 7))
+    # Rejected: no region; its samples join their nearest region instead of waiting.
+    assert lone.close_slice().created == [] and len(lone.bank) == 3
+    assert lone.bank.count.sum() == 600 + 32 and len(lone.bank.buffer) == 0
+    crowd.edit(burst, users=np.arange(32) % CONFIG.add_min_users)
+    assert crowd.close_slice().created == [3]
+
+
+def test_a_regions_own_tail_does_not_become_a_region() -> None:
+    # Samples just past region 0's radius, all around it, from many users: they are Added
+    # (outside), but clustered they are centred on region 0, so they join it.
+    ed = editor()
+    rng = np.random.default_rng(11)
+    radius = float(np.rad2deg(ed.bank.radius[0]))
+    tail = around(ed.bank.centres[0].copy(), radius * 1.25, 32, rng)
+    out = ed.edit(tail, users=np.arange(32))
+    assert (out.op == "add").all()
+    edits = ed.close_slice()
+    assert edits.created == [] and ed.bank.count[0] == 200 + 32
+    # They are members now, beyond the radius: it widens, as the quantile says it must.
+    assert np.rad2deg(ed.bank.radius[0]) > radius and 0 in edits.changed
+
+
+def test_users_must_align_with_the_samples() -> None:
+    ed = editor()
+    x = around(axis(8, 0), 3.0, 4, np.random.default_rng(12))
+    with pytest.raises(ValueError, match="aligned"):
+        ed.edit(x, users=np.arange(3))
+    with pytest.raises(ValueError, match="non-negative"):
+        ed.edit(x, users=np.array([0, 1, -1, 2]))
