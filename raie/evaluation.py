@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from raie.backbones.base import SequentialRecommender
-from raie.metrics import MetricValue, recall_at, summarize, target_ranks
+from raie.metrics import MetricValue, recall_at, recall_by_kind, summarize, target_ranks
 from raie.protocol.windows import Windows
 
 VALIDATION_K = 10
@@ -28,6 +28,13 @@ class Ranking:
 
     def recall(self, k: int = VALIDATION_K) -> float:
         return float(recall_at(self.ranks, k).mean()) if len(self.ranks) else float("nan")
+
+
+def recall_by_target_kind(
+    ranking: Ranking, target_kind: np.ndarray, k: int = VALIDATION_K
+) -> dict[str, tuple[float, int]]:
+    """Recall@k and window count per target kind (``raie.metrics.target_kinds`` of the ranked windows)."""
+    return recall_by_kind(ranking.ranks, target_kind, k)
 
 
 @torch.inference_mode()

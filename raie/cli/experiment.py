@@ -11,8 +11,9 @@ from raie.cli.common import add_data_arguments, csv_list, int_list, resolve_conf
 from raie.cli.data import report_data
 from raie.config import ExperimentConfig
 from raie.errors import ConfigError
-from raie.experiment import ExperimentRequest, prepare_data, run_experiment
-from raie.report import best_baseline, differences_table, results_table
+from raie.experiment import ExperimentRequest, prepare_data, run_experiment, scored_windows
+from raie.metrics import target_kinds
+from raie.report import baseline_differences_table, differences_table, results_table, target_kind_table
 from raie.store import Store
 from raie.strategies import strategy_names
 
@@ -26,6 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     experiment.add_argument("--store", type=Path, default=Path("var/store"), help="store directory")
     experiment.add_argument(
         "--k", type=int, default=None, help="RAIE's number of Set-up regions (overrides regions.regions; for K sweeps)"
+    )
+    experiment.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's); recorded in run_manifests"
     )
     experiment.set_defaults(handler=experiment_command)
 
@@ -53,6 +57,7 @@ def experiment_command(args: argparse.Namespace) -> int:
         seeds=tuple(dict.fromkeys(args.seeds)),
         store_dir=args.store,
         config=config,
+        threads=args.threads,
     )
     # The data is checked (and its funnel shown) before any model trains.
     data = prepare_data(request)
@@ -65,11 +70,11 @@ def experiment_command(args: argparse.Namespace) -> int:
     if differences:
         print(differences)
     # RAIE's target is the best single-adapter baseline, not Base.
-    rival = best_baseline(outcome.rankings, request.methods, request.seeds)
-    region_methods = tuple(m for m in request.methods if m.startswith("raie"))
-    if rival and region_methods:
-        print(f"against the best global baseline on T R@10 ({rival}):")
-        print(differences_table(outcome.rankings, (rival, *region_methods), request.seeds, baseline=rival))
+    against_rival = baseline_differences_table(outcome.rankings, request.methods, request.seeds)
+    if against_rival:
+        print(against_rival)
+    kinds = target_kinds(data, scored_windows(data)["T"])
+    print(target_kind_table(outcome.rankings, request.methods, request.seeds, kinds))
     print(
         f"wall time {outcome.seconds:.1f} s; rows in {args.store}/ table experiment_results, run_id '{outcome.run_id}'"
     )

@@ -39,12 +39,13 @@ def run_experiment(data_dir: Path, dataset: str, config: Path, store: Path, meth
 
 
 def printed_cells(text: str) -> dict[str, list[float]]:
-    """method -> [S R@10 mean, S N@10 mean, T R@10 mean, T N@10 mean] from the printed table."""
+    """method -> [S R@10 mean, S N@10 mean, T R@10 mean, T N@10 mean] (per-window means) from the
+    printed table, whose columns pair each per-window mean with its per-user one."""
     rows = {}
     for line in text.splitlines():
         numbers = re.findall(r"(\d\.\d{4}) ± \d\.\d{4}", line)
-        if len(numbers) == 4:
-            rows[line.split()[0]] = [float(n) for n in numbers]
+        if len(numbers) == 8:
+            rows[line.split()[0]] = [float(n) for n in numbers[0::2]]
     return rows
 
 
