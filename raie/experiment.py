@@ -42,6 +42,8 @@ from raie.protocol.blocks import ProtocolData, build_protocol
 from raie.protocol.preprocess import preprocess
 from raie.protocol.windows import Windows
 from raie.recording import Row
+from raie.run_manifest import record_run_manifest, run_manifest
+from raie.seeding import make_deterministic
 from raie.store import Store, table_spec
 from raie.strategies import build_strategy, lines
 
@@ -67,6 +69,8 @@ class ExperimentRequest:
     seeds: tuple[int, ...]
     store_dir: Path
     config: ExperimentConfig
+    threads: int | None = None
+    """Torch intra-op threads (None: torch's default); recorded in the run manifest."""
 
 
 @dataclass(frozen=True)
@@ -171,12 +175,26 @@ def line_root(store_dir: Path, run_id: str, seed: int, editing: bool) -> Path:
 def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None) -> ExperimentOutcome:
     started = time.perf_counter()
     run_id = run_id_for(request)
+    device = default_device()
+    # Pinned threads and deterministic kernels, before any model is built (raie/seeding.py).
+    threads = make_deterministic(request.threads, device)
     if data is None:
         data = prepare_data(request)
-    device = default_device()
+    manifest = run_manifest(
+        data,
+        request.config,
+        dataset=request.dataset,
+        backbone=request.backbone,
+        methods=request.methods,
+        seeds=request.seeds,
+        threads=threads,
+        device=device,
+    )
     rankings: dict[tuple[str, int, str], Ranking] = {}
     parts = []
     with Store.open(request.store_dir) as store:
+        # First, so that no result is in the store without what produced it.
+        record_run_manifest(store, run_id, manifest)
         for seed in request.seeds:
             setup_model = train_setup_model(request.backbone, request.config, data, seed, device)
             setup = setup_state(setup_model, data, request.config, seed, device)

@@ -4,6 +4,19 @@ Preprocessing is a chain of steps (rating threshold, dedupe, k-core), each a
 filter over coded rows. ``preprocess`` runs them in order and records what
 each one kept (``Positives.steps``), so that reports can show where the data
 went; a step that leaves nothing stops with a ConfigError naming its knob.
+
+Order of the positives, ties included. Rows are sorted by user, then time,
+then item, where users and items compare by their raw source ids as strings
+(code-point order: MovieLens movieId "10" comes before "9"), never by an
+integer code. So items a user rated in the same second, common in MovieLens,
+keep one order whatever coding the ids had before, and a re-coding of ids
+cannot change a window's sequence (it did once, when the coding changed).
+The codes of ``Positives`` are ranks in that order (``user_ids`` and
+``item_ids`` are sorted), so sorting by code and by id agree. Rows equal in
+(user, ts, item) remain only with dedupe off, and are then identical in
+``Positives``, so the order is total over every row that can be told apart.
+``raie replay`` sends same-second events in the same order (by ts, then user
+id, then item id, as strings), so the stream sees each user's ties this way too.
 """
 
 from __future__ import annotations
@@ -42,9 +55,10 @@ class StepCount:
 
 @dataclass(frozen=True)
 class Positives:
-    """Integer-coded positive interactions, sorted by (user, ts, item).
+    """Integer-coded positive interactions, sorted by (user, ts, item) (see the module docstring).
 
-    ``user_ids[u]`` and ``item_ids[i - 1]`` map indices back to the source ids.
+    ``user_ids[u]`` and ``item_ids[i - 1]`` map indices back to the source ids;
+    both lists are sorted, so a code's order is its id's order.
     """
 
     user: np.ndarray  # int64 [n]
@@ -177,18 +191,33 @@ def _require_rows(before: StepCount, after: StepCount) -> None:
 
 
 def _positives(rows: _Rows, users: _Codes, items: _Codes, steps: tuple[StepCount, ...]) -> Positives:
-    # Re-index densely so that filtered-out users and items leave no holes.
-    user_uniques, user = np.unique(rows.user, return_inverse=True)
-    item_uniques, item = np.unique(rows.item, return_inverse=True)
+    user_ids, user = _ranked_by_id(rows.user, users.names)
+    item_ids, item = _ranked_by_id(rows.item, items.names)
+    # Codes are ranks of the raw ids, so this is (user id, ts, item id): same-second
+    # ties follow the source ids, not whatever coding ``users``/``items`` used.
     order = np.lexsort((item, rows.ts, user))
     return Positives(
-        user=user[order].astype(np.int64),
-        item=item[order].astype(np.int64) + 1,
+        user=user[order],
+        item=item[order] + 1,
         ts=rows.ts[order],
-        user_ids=[users.names[i] for i in user_uniques],
-        item_ids=[items.names[i] for i in item_uniques],
+        user_ids=user_ids,
+        item_ids=item_ids,
         steps=steps,
     )
+
+
+def _ranked_by_id(codes: np.ndarray, names: list[str]) -> tuple[list[str], np.ndarray]:
+    """The ids ``codes`` still use, sorted as strings, and each row's rank among them.
+
+    Dense (filtered-out ids leave no holes) and independent of how ``codes``
+    were assigned: only the id strings decide the ranks.
+    """
+    kept, inverse = np.unique(codes, return_inverse=True)
+    kept_names = [names[i] for i in kept]
+    by_id = sorted(range(len(kept_names)), key=kept_names.__getitem__)
+    rank = np.empty(len(kept_names), dtype=np.int64)
+    rank[by_id] = np.arange(len(kept_names))
+    return [kept_names[i] for i in by_id], rank[inverse.reshape(-1)]
 
 
 @dataclass(frozen=True)

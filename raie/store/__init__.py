@@ -5,7 +5,7 @@ their tables with :func:`register_table` in a module imported here, so that
 every process opening a store sees the same views.
 """
 
-from raie.store import eval_tables, region_tables, stream_tables
+from raie.store import eval_tables, manifest_tables, region_tables, stream_tables
 from raie.store.errors import StoreError
 from raie.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from raie.store.partitions import decode_value, encode_value
@@ -29,6 +29,7 @@ __all__ = [
     "decode_value",
     "encode_value",
     "eval_tables",
+    "manifest_tables",
     "region_tables",
     "register_table",
     "sql_type",

@@ -19,7 +19,7 @@ RAIE = Path(__file__).resolve().parents[2] / "raie"
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "config", "config_overrides", "registry", "seeding", "device", "recording", "tabular"}),
     frozenset({"data", "store"}),
-    frozenset({"protocol", "metrics", "significance"}),
+    frozenset({"protocol", "metrics", "significance", "run_manifest"}),
     frozenset({"backbones", "evaluation"}),
     frozenset({"regions", "training"}),
     frozenset({"adapters", "strategies"}),
