@@ -115,13 +115,16 @@ class Ingress:
             state = users.get(user) or _load_user(self.users, user)
             if state is not None and state.contains(partition, offset):
                 continue  # its window went out before the state was saved
+            protocol = self.settings.config.protocol
             updated, candidate = next_window(
                 state,
                 user,
                 interaction.item_id,
                 interaction.ts_ms,
                 slice_index,
-                self.settings.config.protocol.context_len,
+                protocol.context_len,
+                shortest=protocol.shortest_context,
+                across_slices=protocol.context_across_blocks,
             )
             users[user] = updated.applied_at(partition, offset)
             updates[(id(self.users), user)] = (self.users, partition, users[user].to_json())

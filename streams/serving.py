@@ -18,6 +18,7 @@ from raie.adapters.live import LiveAdapters
 from raie.adapters.routed import RoutedRecommender
 from raie.config import ExperimentConfig
 from raie.online.artifacts import Artifacts, SessionState
+from raie.online.candidates import encode_contexts
 from raie.regions.router import Router, represent
 from raie.regions.routing import Routes
 
@@ -51,7 +52,7 @@ class ServingState:
         """[B, H] frozen representations, computed off the event loop on the model's device."""
         assert self.state is not None
         state = self.state
-        batch = torch.from_numpy(np.stack([state.vocabulary.encode(c) for c in contexts]))
+        batch = torch.from_numpy(encode_contexts(contexts, state.vocabulary, self.config.protocol.context_len))
         return await asyncio.get_running_loop().run_in_executor(None, represent, state.setup_model, batch)
 
     def route(self, representations: np.ndarray) -> tuple[Routes, np.ndarray, int]:

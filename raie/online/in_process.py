@@ -13,11 +13,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 import torch
 
-from raie.online.candidates import Candidate
+from raie.online.candidates import Candidate, encode_contexts
 from raie.online.session import SliceOutcome, SliceSession
 from raie.online.user_state import UserState, next_window
 from raie.protocol.blocks import ProtocolData
@@ -34,7 +33,8 @@ def feed_session(data: ProtocolData, session: SliceSession, embed_batch: int) ->
     p = data.positives
     order = sorted(range(len(p)), key=lambda r: (int(p.ts[r]), p.user_ids[p.user[r]], p.item_ids[p.item[r] - 1]))
     catalogue = pa.table({"item_id": p.item_ids, "title": p.item_ids, "categories": [None] * p.n_items})
-    context_len = session.config.protocol.context_len
+    protocol = session.config.protocol
+    context_len = protocol.context_len
     users: dict[str, UserState] = {}
     closed: list[ClosedSlice] = []
     waiting: list[Candidate] = []
@@ -43,7 +43,7 @@ def feed_session(data: ProtocolData, session: SliceSession, embed_batch: int) ->
         for start in range(0, len(waiting), embed_batch):
             batch = waiting[start : start + embed_batch]
             assert session.state is not None
-            context = np.stack([session.state.vocabulary.encode(c.context) for c in batch])
+            context = encode_contexts([c.context for c in batch], session.state.vocabulary, context_len)
             reps = represent(session.state.setup_model, torch.from_numpy(context))  # moved to the model's device
             for candidate, rep in zip(batch, reps, strict=True):
                 session.add(Candidate(**{**candidate.__dict__, "embedding": rep}))
@@ -68,7 +68,14 @@ def feed_session(data: ProtocolData, session: SliceSession, embed_batch: int) ->
             current += 1
         user = p.user_ids[p.user[row]]
         users[user], candidate = next_window(
-            users.get(user), user, p.item_ids[p.item[row] - 1], int(p.ts[row]) * 1000, slice_index, context_len
+            users.get(user),
+            user,
+            p.item_ids[p.item[row] - 1],
+            int(p.ts[row]) * 1000,
+            slice_index,
+            context_len,
+            shortest=protocol.shortest_context,
+            across_slices=protocol.context_across_blocks,
         )
         if candidate is not None and session.state is None:
             session.add(candidate)  # slice 0 has no Set-up model to embed with yet

@@ -1,7 +1,8 @@
 """Which of a slice's candidate windows train, validate, are held out or evaluate.
 
-The stream emits a candidate for every position p >= L of a user's sequence in
-a slice. Once the slice is closed, each user's length n is known and the
+The stream emits a candidate for every positive with at least
+``protocol.shortest_context`` readable items before it (L by default; see
+raie/online/user_state.py). Once the slice is closed, each user's length n is known and the
 offline protocol's one role rule (raie/protocol/roles.py) picks the same
 targets it would, on positions instead of row indices.
 """

@@ -1,4 +1,4 @@
-"""A closed slice's candidates, split into the protocol's roles and put in order."""
+"""A closed slice's candidates, split into the protocol's roles, put in order and encoded."""
 
 from __future__ import annotations
 
@@ -27,7 +27,14 @@ def protocol_order(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 
 def split_roles(candidates: Sequence[Candidate], config: ProtocolConfig) -> dict[str, list[Candidate]]:
-    """The candidates of each role, in (user, position) order."""
+    """The candidates of each role, in (user, position) order.
+
+    Roles are positional, as offline (``positional_role_targets``,
+    raie/protocol/blocks.py): which positions have enough context was decided when
+    the candidates were made (raie/online/user_state.py). The role rule itself only
+    picks positions with L positions before them, so every sequence is shifted L
+    positions on (as if left-padded with L items) to let it pick by position alone.
+    """
     ordered = protocol_order(candidates)
     users = sorted({c.user_id for c in ordered})
     segment_of = {user: i for i, user in enumerate(users)}
@@ -36,7 +43,8 @@ def split_roles(candidates: Sequence[Candidate], config: ProtocolConfig) -> dict
     # The user's last positive is always a candidate when any is, so it gives the length.
     length = np.zeros(len(users), dtype=np.int64)
     np.maximum.at(length, segment, position + 1)
-    masks = select_roles(segment, position, length, config)
+    shift = config.context_len
+    masks = select_roles(segment, position + shift, length + shift, config)
     return {role: [c for c, keep in zip(ordered, mask, strict=True) if keep] for role, mask in masks.items()}
 
 

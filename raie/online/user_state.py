@@ -1,11 +1,16 @@
 """One user's position inside the current slice: what the next window's context is.
 
 The stream sees a user's positives one at a time. Windows are cut as in the
-offline protocol (raie/protocol/windows.py): history never crosses a slice,
-and the event at position p (0-based, inside the slice) is the target of a
-candidate window when p >= L. Which candidates train, validate or are held out
-depends on where the user's slice ends, so it is decided at slice close
-(raie/online/selection.py); here every candidate is emitted.
+offline protocol (raie/protocol/blocks.py): the event at position p (0-based,
+inside the slice) is the target of a candidate window when at least
+``shortest`` context items precede it (L by default). Without
+``across_slices`` a context holds only the slice's own earlier positives;
+with it, the user's last L positives whatever their slice, as the offline
+``context_across_blocks``. A candidate's context is its real items only
+(fewer than L for a short one); encoding left-pads it
+(raie/online/slice_windows.py). Which candidates train, validate or are held
+out depends on where the user's slice ends, so it is decided at slice close;
+here every candidate is emitted.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from raie.online.candidates import Candidate
 
 @dataclass(frozen=True)
 class UserState:
-    """The last ``L`` items of the user's sequence in ``slice`` and how long it is."""
+    """The user's last ``L`` items (those of ``slice`` alone unless contexts reach
+    across slices) and how long the user's sequence in ``slice`` is."""
 
     slice: int
     length: int
@@ -30,9 +36,12 @@ class UserState:
     def empty(cls, slice_index: int) -> UserState:
         return cls(slice_index, 0, ())
 
-    def in_slice(self, slice_index: int) -> UserState:
-        """The state to extend with an event of ``slice_index``: a new slice starts empty."""
-        return self if self.slice == slice_index else UserState(slice_index, 0, (), self.applied)
+    def in_slice(self, slice_index: int, across_slices: bool = False) -> UserState:
+        """The state to extend with an event of ``slice_index``: a new slice starts at
+        position 0, with no context unless contexts reach ``across_slices``."""
+        if self.slice == slice_index:
+            return self
+        return UserState(slice_index, 0, self.recent if across_slices else (), self.applied)
 
     def contains(self, partition: int, offset: int) -> bool:
         """Whether the event at ``offset`` of ``partition`` is already in this state."""
@@ -41,10 +50,14 @@ class UserState:
     def applied_at(self, partition: int, offset: int) -> UserState:
         return replace(self, applied=(partition, offset))
 
-    def advance(self, item_id: str, context_len: int) -> tuple[UserState, int, tuple[str, ...] | None]:
-        """Append one positive: the new state, its position, and its context (None when shorter than L)."""
+    def advance(
+        self, item_id: str, context_len: int, shortest: int | None = None
+    ) -> tuple[UserState, int, tuple[str, ...] | None]:
+        """Append one positive: the new state, its position, and its context
+        (None when it has fewer than ``shortest`` items, L when None)."""
         position = self.length
-        context = self.recent if position >= context_len else None
+        enough = context_len if shortest is None else shortest
+        context = self.recent if len(self.recent) >= enough else None
         recent = (*self.recent, item_id)[-context_len:]
         return UserState(self.slice, position + 1, recent, self.applied), position, context
 
@@ -66,13 +79,23 @@ class UserState:
 
 
 def next_window(
-    state: UserState | None, user_id: str, item_id: str, ts_ms: int, slice_index: int, context_len: int
+    state: UserState | None,
+    user_id: str,
+    item_id: str,
+    ts_ms: int,
+    slice_index: int,
+    context_len: int,
+    *,
+    shortest: int | None = None,
+    across_slices: bool = False,
 ) -> tuple[UserState, Candidate | None]:
     """One positive of ``user_id``: the user's new state and the candidate window it completes.
 
+    ``shortest`` and ``across_slices`` are the protocol's ``shortest_context`` and
+    ``context_across_blocks``; left out, windows have full contexts inside the slice.
     Pure, so that a caller can make the window durable before it saves the state."""
-    current = (state or UserState.empty(slice_index)).in_slice(slice_index)
-    updated, position, context = current.advance(item_id, context_len)
+    current = (state or UserState.empty(slice_index)).in_slice(slice_index, across_slices)
+    updated, position, context = current.advance(item_id, context_len, shortest)
     if context is None:
         return updated, None
     return updated, Candidate(user_id, slice_index, position, context, item_id, ts_ms, None)

@@ -1,9 +1,12 @@
-"""Right-aligned sliding windows that never cross a block boundary.
+"""Right-aligned sliding windows whose targets never cross a block boundary.
 
 A window is L context items followed by one target. Windows are aligned to
 the end of a user's sequence inside one block: the last target is the
 sequence's last item, the one before it ``stride`` positions earlier, and so
-on while a full context of L items fits (docs/METHOD.md section 1).
+on while enough context fits before it (docs/METHOD.md section 1). By default
+that is a full context of L items from the same block; ``min_context_len``
+accepts shorter contexts, left-padded with ``PADDING_ITEM``, and
+``context_across_blocks`` lets a context read the user's earlier blocks.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from raie.protocol.preprocess import PADDING_ITEM
 
 
 @dataclass(frozen=True)
@@ -82,12 +87,38 @@ def right_aligned_targets(
     return np.sort(targets)
 
 
-def windows_at(targets: np.ndarray, user: np.ndarray, item: np.ndarray, ts: np.ndarray, context_len: int) -> Windows:
-    """Gather the windows whose targets are the given row indices."""
+def context_starts(user: np.ndarray, segs: Segments, across_blocks: bool) -> np.ndarray:
+    """Per segment, the first row its windows' contexts may read: the segment's own
+    first row, or with ``across_blocks`` the user's first row in any block."""
+    if not across_blocks:
+        return segs.start
+    # Rows are sorted by user, so a user's first row is where its code first appears.
+    firsts: np.ndarray = np.searchsorted(user, user[segs.start], side="left").astype(np.int64)
+    return firsts
+
+
+def segment_of(targets: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Index into ``start`` (sorted segment starts) of the segment holding each target row."""
+    found: np.ndarray = np.searchsorted(start, targets, side="right") - 1
+    return found
+
+
+def windows_at(
+    targets: np.ndarray,
+    user: np.ndarray,
+    item: np.ndarray,
+    ts: np.ndarray,
+    context_len: int,
+    first_context_row: np.ndarray | None = None,
+) -> Windows:
+    """Gather the windows whose targets are the given row indices.
+
+    ``first_context_row[i]`` is the earliest row target i's context may read; the
+    context positions before it are ``PADDING_ITEM``, so short contexts are
+    left-padded. None: every target has ``context_len`` readable rows before it.
+    """
     context_rows = targets[:, None] - context_len + np.arange(context_len)[None, :]
-    return Windows(
-        user=user[targets],
-        context=item[context_rows].reshape(len(targets), context_len),
-        target=item[targets],
-        ts=ts[targets],
-    )
+    context = item[np.maximum(context_rows, 0)].reshape(len(targets), context_len)
+    if first_context_row is not None:
+        context = np.where(context_rows >= first_context_row[:, None], context, PADDING_ITEM)
+    return Windows(user=user[targets], context=context, target=item[targets], ts=ts[targets])

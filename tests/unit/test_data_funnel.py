@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -101,9 +102,10 @@ def funnel_of(steps: list[int], scored: tuple[int, int]) -> Funnel:
         StepCount(name, knob, interactions=n, users=n, items=n, fix=fix)
         for (name, knob, fix), n in zip(names, steps, strict=False)
     )
-    s = BlockCount("S", 500, 50, 50, train=400, valid=50, holdout=scored[0], eval=100)
-    f = BlockCount("F", 300, 50, 50, train=200, valid=50, holdout=50, eval=60)
-    t = BlockCount("T", 200, 50, 50, train=100, valid=50, holdout=50, eval=scored[1])
+    users = {"targets": 400, "window_users": 50, "train_users": 50}
+    s = BlockCount("S", 500, 50, 50, train=400, valid=50, holdout=scored[0], eval=100, **users)
+    f = BlockCount("F", 300, 50, 50, train=200, valid=50, holdout=50, eval=60, **users)
+    t = BlockCount("T", 200, 50, 50, train=100, valid=50, holdout=50, eval=scored[1], **users)
     return Funnel(step_counts, (s, f, t), step_counts[-1], ProtocolConfig())
 
 
@@ -135,6 +137,31 @@ def test_report_shows_every_step_and_block() -> None:
     text = funnel_report(data_funnel(data))
     for cell in ("loaded", "rating >= 4", "preprocess.dedupe", "2-core", "preprocess.k_core", "75.0%", "slice0", "all"):
         assert cell in text
+
+
+def test_block_counts_show_what_each_context_setting_keeps() -> None:
+    # Users u0..u5 have 1..6 positives, all in one block (a second block gets a single late one).
+    rows: list[Row] = [(f"u{u}", f"i{k}", 5.0, k) for u in range(6) for k in range(u + 1)] + [("u5", "i9", 5.0, 99)]
+    p = preprocess(table(rows), PreprocessConfig(dedupe=False))
+    base = ProtocolConfig(cutoffs=(0.99,), context_len=3, holdout_targets=1)
+
+    def first_block(config: ProtocolConfig) -> BlockCount:
+        return data_funnel(build_protocol(p, config)).blocks[0]
+
+    full = first_block(base)  # users with 4, 5, 6 positives: 1 + 2 + 3 targets
+    assert (full.interactions, full.users, full.window_users, full.targets) == (21, 6, 3, 6)
+    assert full.train_users == 1  # 3 context, 1 trained, 1 validating, 1 held out: only u5 has 6
+    short = first_block(ProtocolConfig(cutoffs=(0.99,), context_len=3, min_context_len=1, holdout_targets=1))
+    assert (short.window_users, short.targets, short.train_users) == (5, 21 - 6, 3)  # all but the first; 4+ trains
+    late = data_funnel(build_protocol(p, replace(base, context_across_blocks=True))).blocks[1]
+    assert (late.interactions, late.window_users, late.targets) == (1, 1, 1)  # u5's late positive reads block 0
+    text = funnel_report(data_funnel(build_protocol(p, replace(base, min_context_len=1))))
+    assert "contexts of 1 to 3 items, left-padded, inside the block" in text
+    for header in ("win users", "train users", "targets", "kept", "71.4%"):  # 15 of 21 positives are targets
+        assert header in text
+    assert "reaching into earlier blocks" in funnel_report(
+        data_funnel(build_protocol(p, replace(base, context_across_blocks=True)))
+    )
 
 
 def long_sequences(users: int, length: int, same_time: bool = False) -> list[Row]:
