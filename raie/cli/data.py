@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from raie.cli.common import add_data_arguments, resolve_config
+from raie.cli.common import add_data_arguments, at_least, resolve_config
 from raie.data.dataset import load_dataset
-from raie.data.synthetic import SyntheticConfig, write_synthetic_yelp
+from raie.data.synthetic_local import SPARSE_USERS_PER_GROUP
+from raie.data.synthetic_scenarios import DEFAULT_SCENARIO, Scenario, SynthRequest, write_scenario
 from raie.protocol.blocks import ProtocolData, build_protocol
 from raie.protocol.funnel import data_funnel, funnel_warnings, require_usable
 from raie.protocol.preprocess import preprocess
@@ -21,10 +22,42 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     stats = commands.add_parser("stats", help="users, items, interactions and windows per block")
     add_data_arguments(stats)
     stats.set_defaults(handler=stats_command)
-    synth = commands.add_parser("synth", help="write a synthetic Yelp-layout dataset with drift")
-    synth.add_argument("--out", required=True, type=Path, help="folder to write the two JSON-lines files into")
+    synth = commands.add_parser(
+        "synth",
+        help="write a synthetic Yelp-layout dataset with drift",
+        description="Write a synthetic data set in the official Yelp layout. Scenario local-drift (default): "
+        "interest groups that stay, shift to other businesses, or appear with new businesses; the true group "
+        "of every user and business goes to groups.jsonl beside the Yelp files. Scenario user-drift: each "
+        "user's own preference drifts (stable, gradual, abrupt users).",
+    )
+    synth.add_argument("--out", required=True, type=Path, help="folder to write the JSON-lines files into")
+    synth.add_argument(
+        "--scenario",
+        type=Scenario,
+        choices=list(Scenario),
+        default=DEFAULT_SCENARIO,
+        help=f"what drifts (default: {DEFAULT_SCENARIO})",
+    )
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--users", type=int, default=None, help="number of users (default: generator's)")
+    synth.add_argument(
+        "--users",
+        type=at_least(int, 1, "300"),
+        default=None,
+        help="local-drift: users per group; user-drift: users in all (default: the scenario's)",
+    )
+    synth.add_argument(
+        "--sparse",
+        action="store_true",
+        help="local-drift: Yelp-like sparsity, most users under 10 positives per block "
+        f"(default users per group becomes {SPARSE_USERS_PER_GROUP})",
+    )
+    for kind in ("stable", "shifting", "new"):
+        synth.add_argument(
+            f"--{kind}-groups",
+            type=at_least(int, 0, "2"),
+            default=None,
+            help=f"local-drift: number of {kind} interest groups (default: the scenario's)",
+        )
     synth.set_defaults(handler=synth_command)
 
 
@@ -55,14 +88,14 @@ def report_data(data: ProtocolData, command: str) -> None:
 
 
 def synth_command(args: argparse.Namespace) -> int:
-    config = (
-        SyntheticConfig(seed=args.seed) if args.users is None else SyntheticConfig(seed=args.seed, n_users=args.users)
+    request = SynthRequest(
+        scenario=args.scenario,
+        seed=args.seed,
+        users=args.users,
+        sparse=args.sparse,
+        stable_groups=args.stable_groups,
+        shifting_groups=args.shifting_groups,
+        new_groups=args.new_groups,
     )
-    summary = write_synthetic_yelp(args.out, config)
-    behaviours = {b.value: list(summary.behaviours.values()).count(b) for b in set(summary.behaviours.values())}
-    print(
-        f"wrote {args.out}: {summary.n_users} users {behaviours}, {summary.n_businesses} businesses, "
-        f"{summary.n_reviews} reviews ({summary.n_positive_reviews} with stars >= 4), "
-        f"{len(summary.adopters)} adopters of the new interest group"
-    )
+    print(write_scenario(args.out, request))
     return 0

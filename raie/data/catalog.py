@@ -6,6 +6,7 @@ text is "title (genre, genre)", a business's "name (category, ...)".
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -21,6 +22,10 @@ class Catalog:
     @property
     def n_items(self) -> int:
         return len(self.texts) - 1
+
+    def with_room(self, rows: int) -> Catalog:
+        """This catalogue plus ``rows`` free rows (no text yet) for items first seen later."""
+        return Catalog((*self.texts, *(PADDING_TEXT,) * rows))
 
     @classmethod
     def anonymous(cls, n_items: int) -> Catalog:
@@ -41,3 +46,8 @@ def _describe(title: str | None, categories: list[str] | None) -> str:
     name = (title or "").strip()
     tags = ", ".join(c for c in categories or [] if c)
     return f"{name} ({tags})" if name and tags else name or tags
+
+
+def reserved_rows(n_items: int, room: float) -> int:
+    """Free rows a model of ``n_items`` known items keeps for new ones (``new_item_room``)."""
+    return math.ceil(n_items * room)

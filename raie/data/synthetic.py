@@ -1,10 +1,9 @@
-"""Synthetic Yelp Open Dataset with controllable preference drift, for tests and demos.
+"""Synthetic Yelp Open Dataset, scenario ``user-drift``: each user's own preference drifts.
 
-Writes the exact official layout (``yelp_academic_dataset_review.json`` and
-``yelp_academic_dataset_business.json``, one JSON object per line, every field)
-so that the real loader is what reads it. Businesses belong to category groups;
-users prefer one group at a time and give high stars mostly to businesses of
-their current group, so positives (stars >= 4) carry the preference signal.
+Written in the exact official layout (:mod:`raie.data.synthetic_files`), so the
+real loader is what reads it. Businesses belong to category groups; users
+prefer one group at a time and give high stars mostly to businesses of their
+current group, so positives (stars >= 4) carry the preference signal.
 
 * stable users keep one group;
 * gradual users move from group A to B with a probability rising linearly
@@ -12,11 +11,14 @@ their current group, so positives (stars >= 4) carry the preference signal.
 * abrupt users switch from A to B at a random point of their timeline;
 * a new interest group (new categories) appears mid-timeline; adopters then
   spend part of their reviews on it.
+
+The small default (300 users) is what the tests' fixtures use. ``raie data
+synth`` writes the ``local-drift`` scenario by default
+(:mod:`raie.data.synthetic_local`); :mod:`raie.data.synthetic_scenarios` names both.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from raie.data.synthetic_files import BusinessNulls, IntArray, Reviews, write_businesses, write_reviews, yelp_ids
 from raie.data.yelp import BUSINESS_FILE, REVIEW_FILE
 from raie.errors import ConfigError
 
@@ -51,24 +54,6 @@ still leaves the least popular business enough positives for a 10-core filter.""
 
 HIGH_STARS_IN_GROUP, HIGH_STARS_OFF_GROUP = 0.9, 0.1
 """Chance of 4-5 stars for a business in / outside the user's current group."""
-
-ID_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-"""Yelp ids are 22 url-safe base64 characters."""
-
-CITIES = (
-    ("Philadelphia", "PA", 39.95, -75.16),
-    ("Tampa", "FL", 27.95, -82.46),
-    ("Nashville", "TN", 36.16, -86.78),
-    ("Tucson", "AZ", 32.22, -110.97),
-)
-_TEXTS = (
-    "Would not come back.",
-    "Not great, not terrible.",
-    "Pretty good.",
-    "Really good, I'll be back!",
-    'Loved it \u2014 "best in town".',
-)
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class Behaviour(StrEnum):
@@ -181,19 +166,6 @@ class SyntheticSummary:
     """Abrupt users -> the moment they switched groups."""
 
 
-IntArray = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class _Reviews:
-    """Generated reviews as parallel arrays: user index, business index, stars, epoch seconds."""
-
-    user: IntArray
-    item: IntArray
-    stars: IntArray
-    ts: IntArray
-
-
 @dataclass(frozen=True)
 class _Catalogue:
     """Businesses as index ranges per group, with their popularity weights."""
@@ -211,11 +183,11 @@ def write_synthetic_yelp(out_dir: Path, config: SyntheticConfig) -> SyntheticSum
         sizes, np.concatenate([[0], np.cumsum(sizes)]), [1.0 / (np.arange(s) + POPULARITY_OFFSET) for s in sizes]
     )
     group_of = np.repeat(np.arange(len(sizes)), sizes)
-    business_ids = _ids(rng, len(group_of))
+    business_ids = yelp_ids(rng, len(group_of))
     behaviours = _assign_behaviours(rng, config)
-    user_ids = _ids(rng, config.n_users)
+    user_ids = yelp_ids(rng, config.n_users)
     t0, t1 = (int(datetime.combine(d, datetime.min.time(), UTC).timestamp()) for d in (config.start, config.end))
-    parts: list[_Reviews] = []
+    parts: list[Reviews] = []
     switch_at: dict[str, datetime] = {}
     adopters: set[str] = set()
     for u, behaviour in enumerate(behaviours):
@@ -226,13 +198,14 @@ def write_synthetic_yelp(out_dir: Path, config: SyntheticConfig) -> SyntheticSum
         if adopted:
             adopters.add(user_ids[u])
     order = rng.permutation(sum(len(p.item) for p in parts))  # real files are not sorted by user
-    reviews = _Reviews(
-        *(np.concatenate([getattr(p, f) for p in parts])[order] for f in ("user", "item", "stars", "ts"))
-    )
+    reviews = Reviews.concat(parts, order)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_businesses(out / BUSINESS_FILE, rng, config, business_ids, group_of, reviews)
-    _write_reviews(out / REVIEW_FILE, rng, user_ids, business_ids, reviews)
+    groups = (*config.category_groups, config.new_group_categories)
+    categories = [groups[g] for g in group_of]
+    nulls = BusinessNulls(config.null_attributes_fraction, config.null_categories_fraction)
+    write_businesses(out / BUSINESS_FILE, rng, business_ids, categories, nulls, reviews)
+    write_reviews(out / REVIEW_FILE, rng, user_ids, business_ids, reviews)
     return SyntheticSummary(
         n_users=config.n_users,
         n_businesses=len(business_ids),
@@ -252,7 +225,7 @@ def _simulate_user(
     behaviour: Behaviour,
     user: int,
     span: tuple[int, int],
-) -> tuple[_Reviews, float, bool]:
+) -> tuple[Reviews, float, bool]:
     """One user's reviews, their switch point (fraction of the timeline), and whether they adopted."""
     n_old = len(config.category_groups)  # the new group has index n_old
     n = int(rng.integers(config.reviews_per_user[0], config.reviews_per_user[1] + 1))
@@ -285,16 +258,7 @@ def _simulate_user(
     high = rng.random(n) < np.where(in_group, HIGH_STARS_IN_GROUP, HIGH_STARS_OFF_GROUP)
     stars = np.where(high, rng.integers(4, 6, n), rng.integers(1, 4, n))
     ts = span[0] + (t * (span[1] - span[0])).astype(np.int64)
-    return _Reviews(np.full(n, user), picks, stars, ts), lo + switch * (hi - lo), adopted
-
-
-def _ids(rng: np.random.Generator, n: int) -> list[str]:
-    """``n`` distinct 22-character Yelp-style ids."""
-    alphabet = np.frombuffer(ID_ALPHABET, dtype="S1")
-    while True:
-        ids = [bytes(row).decode() for row in alphabet[rng.integers(0, 64, (n, 22))]]
-        if len(set(ids)) == n:  # a collision of 132-bit ids is astronomically rare
-            return ids
+    return Reviews(np.full(n, user), picks, stars, ts), lo + switch * (hi - lo), adopted
 
 
 def _assign_behaviours(rng: np.random.Generator, config: SyntheticConfig) -> list[Behaviour]:
@@ -303,83 +267,3 @@ def _assign_behaviours(rng: np.random.Generator, config: SyntheticConfig) -> lis
     labels = [Behaviour.GRADUAL] * gradual + [Behaviour.ABRUPT] * abrupt
     labels += [Behaviour.STABLE] * (config.n_users - len(labels))
     return [labels[i] for i in rng.permutation(config.n_users)]
-
-
-def _write_businesses(
-    path: Path,
-    rng: np.random.Generator,
-    config: SyntheticConfig,
-    ids: list[str],
-    group_of: IntArray,
-    reviews: _Reviews,
-) -> None:
-    groups = (*config.category_groups, config.new_group_categories)
-    counts = np.bincount(reviews.item, minlength=len(ids))
-    totals = np.bincount(reviews.item, weights=reviews.stars, minlength=len(ids))
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for i, business_id in enumerate(ids):
-            cats = groups[group_of[i]]
-            city, state, lat, lon = CITIES[int(rng.integers(len(CITIES)))]
-            no_extras = rng.random() < config.null_attributes_fraction
-            mean = totals[i] / counts[i] if counts[i] else 3.0
-            record = {
-                "business_id": business_id,
-                "name": f"{cats[-1]} Place {i}",
-                "address": f"{int(rng.integers(1, 9999))} Main St",
-                "city": city,
-                "state": state,
-                "postal_code": f"{int(rng.integers(10000, 99999))}",
-                "latitude": round(lat + float(rng.normal(0, 0.05)), 7),
-                "longitude": round(lon + float(rng.normal(0, 0.05)), 7),
-                "stars": round(mean * 2) / 2,  # Yelp rounds business stars to halves
-                "review_count": int(counts[i]),
-                "is_open": int(rng.random() < 0.8),
-                "attributes": None if no_extras else _attributes(rng),
-                "categories": None if rng.random() < config.null_categories_fraction else ", ".join(cats),
-                "hours": None if no_extras else {d: "8:0-22:0" for d in _DAYS[: 5 + i % 3]},
-            }
-            handle.write(_json_line(record))
-
-
-def _attributes(rng: np.random.Generator) -> dict[str, str]:
-    """Real Yelp attribute values are strings, some holding Python-literal dicts."""
-    parking = {k: bool(rng.random() < 0.5) for k in ("garage", "street", "validated", "lot")}
-    return {
-        "BusinessAcceptsCreditCards": str(bool(rng.random() < 0.9)),
-        "RestaurantsPriceRange2": str(int(rng.integers(1, 5))),
-        "WiFi": "u'free'" if rng.random() < 0.5 else "u'no'",
-        "BusinessParking": repr(parking),
-    }
-
-
-def _write_reviews(
-    path: Path,
-    rng: np.random.Generator,
-    user_ids: list[str],
-    business_ids: list[str],
-    reviews: _Reviews,
-) -> None:
-    n = len(reviews.user)
-    review_ids = _ids(rng, n)
-    votes = rng.poisson(0.7, (n, 3))
-    dates = np.datetime_as_string(reviews.ts.astype("datetime64[s]"), unit="s")
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for i in range(n):
-            s = int(reviews.stars[i])
-            record = {
-                "review_id": review_ids[i],
-                "user_id": user_ids[reviews.user[i]],
-                "business_id": business_ids[reviews.item[i]],
-                "stars": float(s),
-                "useful": int(votes[i, 0]),
-                "funny": int(votes[i, 1]),
-                "cool": int(votes[i, 2]),
-                "text": _TEXTS[s - 1],
-                "date": str(dates[i]).replace("T", " "),
-            }
-            handle.write(_json_line(record))
-
-
-def _json_line(record: dict[str, object]) -> str:
-    # Yelp's files are compact JSON with raw UTF-8; matching that keeps byte sizes realistic.
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
