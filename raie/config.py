@@ -73,6 +73,12 @@ class ProtocolConfig:
     holdout_targets: int = 1
     """h: per user and block, the last h positives are held out (S's score S)
     and the h before them form the validation part (F's choose hyper-parameters)."""
+    min_context_len: int | None = None
+    """Fewest real context items a window may have; shorter contexts are left-padded.
+    None: a full context of ``context_len`` items, as the paper's protocol."""
+    context_across_blocks: bool = False
+    """Let a window's context reach back into earlier blocks while its target stays
+    inside its own block, as a live stream sees it. Off: the paper's protocol."""
 
     def __post_init__(self) -> None:
         cuts = self.cutoffs
@@ -85,6 +91,18 @@ class ProtocolConfig:
         for name in ("context_len", "eval_stride", "train_stride", "holdout_targets"):
             value = getattr(self, name)
             _require(value >= 1, name, f"{value} < 1", "use a positive integer")
+        if self.min_context_len is not None:
+            _require(
+                1 <= self.min_context_len <= self.context_len,
+                "min_context_len",
+                f"{self.min_context_len} outside [1, context_len={self.context_len}]",
+                "use a value between 1 and context_len, or null for full contexts",
+            )
+
+    @property
+    def shortest_context(self) -> int:
+        """Fewest real context items a window has (``context_len`` unless ``min_context_len`` is set)."""
+        return self.context_len if self.min_context_len is None else self.min_context_len
 
 
 @dataclass(frozen=True)
@@ -152,6 +170,9 @@ class LoraConfig:
     r: int = 8
     alpha: int = 16
     dropout: float = 0.05
+    item_embeddings: bool = True
+    """Also put LoRA on the backbone's item embedding, so every update method can move
+    item representations, and items first seen after Set-up get a trainable code."""
 
     def __post_init__(self) -> None:
         _require(self.r >= 1, "r", f"{self.r} < 1", "use a positive rank such as 8")
@@ -187,7 +208,10 @@ class StrategyConfig:
         _require(self.memory_size >= 1, "memory_size", f"{self.memory_size} < 1", "use e.g. 50000")
 
 
-INIT_POLICIES = ("global", "fresh")
+RESIDUAL_INIT = "residual"
+"""Region adapters as residuals: a fresh LoRA trained on top of the (frozen) global adapter,
+and served stacked on it, so a region's adapter holds only what its windows add."""
+INIT_POLICIES = ("global", "fresh", RESIDUAL_INIT)
 
 
 @dataclass(frozen=True)
@@ -209,18 +233,16 @@ class RegionConfig:
     """Add when the top confidence p1 < tau."""
     delta: float = 0.2
     """Update when p1 - p2 >= delta, else Expand."""
-    alpha: float = 0.01
-    """EMA rate of a centre towards each sample it absorbs."""
-    beta: float = 0.01
-    """EMA rate of a radius towards each absorbed sample's distance."""
-    eta: float = 0.01
-    """Expand grows the radius by this fraction."""
     max_radius_deg: float = 90.0
-    """Expand never grows a radius beyond this angle."""
+    """No radius grows beyond this angle. (Centres and radii need no rates: each member
+    weighs 1 / count, see raie/regions/geometry.py.)"""
     buffer_size: int = 256
     """Add clusters its buffer once it holds this many samples."""
     add_clusters: int = 2
     """Clusters formed from a full buffer; each big enough becomes a region."""
+    add_min_users: int = 5
+    """A buffer cluster becomes a region only when its samples come from at least this
+    many distinct users: one heavy user's burst is not a new interest group."""
     min_region_size: int = 64
     """A buffer cluster needs this many samples to become a region; smaller
     clusters' samples join their nearest region instead."""
@@ -231,21 +253,31 @@ class RegionConfig:
     overlap_margin: float = 0.1
     """The penalty asks cos(h, c_own) >= cos(h, c_other) + margin."""
     init: str = "global"
-    """Region adapters start from the trained global adapter ("global") or from
-    peft's zero-delta initialisation ("fresh")."""
+    """Region adapters start from the trained global adapter ("global"), from peft's
+    zero-delta initialisation ("fresh"), or are residuals trained and served on top of
+    the global adapter ("residual")."""
+    epochs: int = 3
+    """Residual region adapters: epochs each trains (no per-region early stopping: a
+    region's few validation windows cannot rank epochs; one count for all regions,
+    chosen on the routed model's pooled F.valid)."""
+    blend: float = 1.0
+    """Weight of a region adapter's log-probabilities against the global adapter's for the
+    windows the region serves; 1 is the paper's hard switch, lower values average the two."""
+    new_data_fraction: float = 0.7
+    """Residual region adapters: share of a region's epoch drawn from its new windows;
+    the rest rehearses the region's own old windows."""
 
     def __post_init__(self) -> None:
-        for name in ("regions", "buffer_size", "add_clusters", "min_region_size"):
+        for name in ("regions", "buffer_size", "add_clusters", "min_region_size", "add_min_users", "epochs"):
             value = getattr(self, name)
             _require(value >= 1, name, f"{value} < 1", "use a positive integer")
-        for name in ("radius_quantile", "tau"):
+        for name in ("radius_quantile", "tau", "new_data_fraction", "blend"):
             value = getattr(self, name)
             _require(0.0 < value <= 1.0, name, f"{value} outside (0, 1]", "use a fraction")
-        for name in ("delta", "tau_infer", "alpha", "beta"):
+        for name in ("delta", "tau_infer"):
             value = getattr(self, name)
             _require(0.0 <= value <= 1.0, name, f"{value} outside [0, 1]", "use a fraction")
         _require(self.temperature > 0, "temperature", f"{self.temperature} <= 0", "use e.g. 0.1")
-        _require(self.eta >= 0, "eta", f"{self.eta} < 0", "use e.g. 0.01")
         _require(0 < self.max_radius_deg <= 180, "max_radius_deg", "outside (0, 180]", "use e.g. 90")
         _require(self.overlap_weight >= 0, "overlap_weight", "< 0", "use 0 to disable")
         _require(
@@ -272,6 +304,15 @@ class ExperimentConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     regions: RegionConfig = field(default_factory=RegionConfig)
     eval_batch_size: int = 512
+    new_item_room: float = 0.25
+    """Item rows reserved, as a fraction of the items known at Set-up, for items first
+    seen after it: the stream gives each new ``item_id`` the next free row, and every
+    method's adapter learns it through its item-embedding LoRA. Offline every item of
+    the timeline is known at Set-up, so the rows stay free, but the model has the
+    stream's shape (the stream's scores equal the offline runner's)."""
+
+    def __post_init__(self) -> None:
+        _require(self.new_item_room >= 0, "new_item_room", f"{self.new_item_room} < 0", "use e.g. 0.25, or 0")
 
 
 T = TypeVar("T")

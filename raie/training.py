@@ -40,9 +40,19 @@ def cross_entropy(model: SequentialRecommender) -> LossFn:
     sizes up to ~10^5, and it matches full-ranking evaluation."""
 
     def loss(context: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(item_logits(model, context), target)
+        return recommendation_loss(item_logits(model, context), target)
 
     return loss
+
+
+def recommendation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy that ignores padding targets: an item the stream could not give a
+    row (its vocabulary full) reads as padding and must teach nothing. A batch of
+    padding targets only gives a zero loss (an empty selection's sum), not NaN."""
+    real = target != PADDING_ITEM
+    if not bool(real.any()):
+        return logits[real].sum()
+    return nn.functional.cross_entropy(logits[real], target[real])
 
 
 @dataclass

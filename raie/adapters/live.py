@@ -17,7 +17,7 @@ from raie.adapters.registry import AdapterRegistry
 from raie.adapters.routed import RoutedRecommender, region_adapter
 from raie.backbones.base import SequentialRecommender
 from raie.backbones.lora import GLOBAL_ADAPTER, add_adapter, with_lora
-from raie.config import LoraConfig
+from raie.config import RESIDUAL_INIT, LoraConfig
 from raie.regions.router import Router
 
 
@@ -40,6 +40,8 @@ class LiveAdapters:
     def swap(self, live: dict[str, int]) -> list[str]:
         """Load every adapter whose live version differs from the loaded one; the names swapped."""
         swapped = []
+        for name in set(self.versions) - set(live):
+            del self.versions[name]  # no longer live (a slice's guard kept the version before): serve none
         for name, version in sorted(live.items()):
             if self.versions.get(name) == version:
                 continue
@@ -57,4 +59,5 @@ class LiveAdapters:
         """Routed inference with the loaded versions; regions without an adapter use the global one."""
         regions = {int(r): region_adapter(int(r)) for r in router.bank.ids.tolist()}
         adapters = {r: name for r, name in regions.items() if name in self.versions}
-        return RoutedRecommender(self.model, router, adapters).eval()
+        residual = router.config.init == RESIDUAL_INIT
+        return RoutedRecommender(self.model, router, adapters, residual=residual, blend=router.config.blend).eval()

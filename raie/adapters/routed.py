@@ -3,7 +3,8 @@
 All adapters live on one peft-wrapped backbone. A batch is split by region,
 each part runs with its adapter active, and the scores are put back in
 order. Windows the router is not confident about (p1 < tau_infer) use the
-global adapter.
+global adapter. Under ``regions.init: residual`` a region's adapter is a
+residual trained on top of the global one, so it serves stacked on it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import torch
 from peft import PeftModel
 
 from raie.backbones.base import SequentialRecommender
-from raie.backbones.lora import GLOBAL_ADAPTER, adapted_backbone
+from raie.backbones.lora import GLOBAL_ADAPTER, activate, adapted_backbone
+from raie.protocol.preprocess import PADDING_ITEM
 from raie.regions.router import FALLBACK, Router
 
 
@@ -22,13 +24,31 @@ def region_adapter(region_id: int) -> str:
     return f"region_{region_id}"
 
 
+def serving_stack(adapter: str, residual: bool) -> tuple[str, ...]:
+    """The adapters active when ``adapter`` serves: a residual region adapter runs on the global one."""
+    return (GLOBAL_ADAPTER, adapter) if residual and adapter != GLOBAL_ADAPTER else (adapter,)
+
+
 class RoutedRecommender(SequentialRecommender):
-    def __init__(self, model: PeftModel, router: Router, adapters: dict[int, str]) -> None:
+    def __init__(
+        self,
+        model: PeftModel,
+        router: Router,
+        adapters: dict[int, str],
+        *,
+        residual: bool = False,
+        blend: float = 1.0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.router = router
         self.adapters = adapters
         """Region id -> adapter; regions without one use the global adapter."""
+        self.residual = residual
+        """Region adapters are residuals on the global adapter (``regions.init: residual``)."""
+        self.blend = blend
+        """Weight of a region adapter's log-probabilities against the global adapter's for the
+        windows it serves (``regions.blend``); 1 is the paper's hard switch."""
 
     def serving_adapters(self, context: torch.Tensor) -> list[str]:
         """The adapter that serves each window of the batch."""
@@ -44,7 +64,7 @@ class RoutedRecommender(SequentialRecommender):
         out: torch.Tensor | None = None
         for name in np.unique(names):
             rows = torch.from_numpy(np.flatnonzero(names == name)).to(context.device)
-            self.model.set_adapter(str(name))
+            activate(self.model, serving_stack(str(name), self.residual))
             part = getattr(backbone, forward)(context[rows])
             if out is None:
                 out = part.new_empty((len(context), *part.shape[1:]))
@@ -58,7 +78,21 @@ class RoutedRecommender(SequentialRecommender):
 
     def full_sort_scores(self, context: torch.Tensor) -> torch.Tensor:
         # Scored per group, so an adapter that also touched item vectors stays exact.
-        return self._grouped(context, "full_sort_scores")
+        routed = self._grouped(context, "full_sort_scores")
+        if self.blend >= 1.0:
+            return routed
+        # Log-probabilities, so the two adapters' scores share one scale; a window the global
+        # adapter serves gets its scores back unchanged.
+        activate(self.model, (GLOBAL_ADAPTER,))
+        shared = adapted_backbone(self.model).full_sort_scores(context)
+        return self.blend * _log_probabilities(routed) + (1.0 - self.blend) * _log_probabilities(shared)
 
     def item_vectors(self) -> torch.Tensor:
         return adapted_backbone(self.model).item_vectors()
+
+
+def _log_probabilities(scores: torch.Tensor) -> torch.Tensor:
+    """Log-softmax over the items, the padding column left out (it stays -inf)."""
+    masked = scores.clone()
+    masked[:, PADDING_ITEM] = -torch.inf
+    return torch.log_softmax(masked, dim=-1)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from raie.config import ExperimentConfig
-from raie.data.catalog import Catalog
+from raie.data.catalog import Catalog, reserved_rows
 from raie.registry import Registry
 
 
@@ -23,6 +23,11 @@ class SequentialRecommender(nn.Module, ABC):
 
     lora_target_modules: tuple[str, ...] = ()
     """Names of the nn.Linear layers LoRA adapts (attention and FFN projections)."""
+    item_embedding_modules: tuple[str, ...] = ()
+    """Names of the nn.Embedding layers indexed by item (row 0 pads). With
+    ``lora.item_embeddings`` LoRA adapts them too: peft's embedding LoRA gives every
+    item a trainable r-dim code (zero at the start) through one shared projection, so
+    an adapter can move old items and learn items first seen after Set-up."""
 
     @abstractmethod
     def user_vector(self, context: torch.Tensor) -> torch.Tensor:
@@ -44,6 +49,13 @@ class SequentialRecommender(nn.Module, ABC):
         return nn.functional.normalize(self.user_vector(context), dim=-1)
 
 
+def embedding_rows(embedding: nn.Module, rows: int, device: torch.device) -> torch.Tensor:
+    """Every row of an item embedding, read through its forward pass: a peft wrapper
+    adds its adapters' deltas there, while ``.weight`` would be the frozen base rows."""
+    out: torch.Tensor = embedding(torch.arange(rows, device=device))
+    return out
+
+
 BackboneFactory = Callable[[ExperimentConfig, Catalog], SequentialRecommender]
 """``factory(config, catalog) -> SequentialRecommender`` scoring ``catalog.n_items`` items."""
 
@@ -53,4 +65,6 @@ backbone_names = BACKBONES.names
 
 
 def build_backbone(name: str, config: ExperimentConfig, catalog: Catalog) -> SequentialRecommender:
-    return BACKBONES.get(name)(config, catalog)
+    """Backbone ``name`` over ``catalog`` plus the free rows ``new_item_room`` reserves (added
+    here, once, so the offline runner, the stream's Set-up and a reload all get one shape)."""
+    return BACKBONES.get(name)(config, catalog.with_room(reserved_rows(catalog.n_items, config.new_item_room)))

@@ -28,7 +28,7 @@ import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
-from raie.backbones.base import SequentialRecommender, register_backbone
+from raie.backbones.base import SequentialRecommender, embedding_rows, register_backbone
 from raie.backbones.hf_models import LoadedLM, load_lm
 from raie.backbones.prompts import PromptBuilder
 from raie.config import ExperimentConfig, LMConfig
@@ -65,6 +65,7 @@ class LMRecommender(SequentialRecommender):
         self.id_residual = nn.Embedding(catalog.n_items + 1, hidden) if config.id_residual else None
         if self.id_residual is not None:
             nn.init.zeros_(self.id_residual.weight)
+            self.item_embedding_modules = ("id_residual",)
         self._frozen: dict[bytes, torch.Tensor] = {}
 
     def train(self, mode: bool = True) -> LMRecommender:
@@ -107,7 +108,9 @@ class LMRecommender(SequentialRecommender):
 
     def item_vectors(self) -> torch.Tensor:
         text = self.get_buffer("item_text")
-        return text if self.id_residual is None else text + self.id_residual.weight
+        if self.id_residual is None:
+            return text
+        return text + embedding_rows(self.id_residual, text.shape[0], text.device)
 
     @torch.no_grad()
     def _item_text_vectors(self, loaded: LoadedLM, catalog: Catalog, name: str) -> torch.Tensor:

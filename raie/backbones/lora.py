@@ -8,10 +8,11 @@ are saved by peft as safetensors (never pickles).
 from __future__ import annotations
 
 import copy
+import typing
 
 import torch
 from peft import LoraConfig as PeftLoraConfig
-from peft import PeftModel, get_peft_model
+from peft import LoraModel, PeftModel, get_peft_model
 
 from raie.backbones.base import SequentialRecommender
 from raie.config import LoraConfig
@@ -21,11 +22,14 @@ GLOBAL_ADAPTER = "global"
 
 
 def peft_lora_config(backbone: SequentialRecommender, config: LoraConfig) -> PeftLoraConfig:
+    targets = list(backbone.lora_target_modules)
+    if config.item_embeddings:
+        targets += backbone.item_embedding_modules
     return PeftLoraConfig(
         r=config.r,
         lora_alpha=config.alpha,
         lora_dropout=config.dropout,
-        target_modules=list(backbone.lora_target_modules),
+        target_modules=targets,
         bias="none",
     )
 
@@ -62,3 +66,19 @@ def copy_adapter(model: PeftModel, source: str, target: str) -> None:
         for name, parameter in parameters.items():
             if source_part in name:
                 parameters[name.replace(source_part, target_part)].copy_(parameter)
+
+
+def activate(model: PeftModel, adapters: tuple[str, ...], *, trainable: str | None = None) -> None:
+    """Make ``adapters`` active together (their deltas add up); only ``trainable`` keeps gradients.
+
+    A residual region adapter runs stacked on the global one: ``("global", "region_3")``.
+    peft marks every activated adapter trainable, so the others are frozen again here."""
+    if len(adapters) == 1:
+        model.set_adapter(adapters[0])
+    else:
+        tuner = typing.cast(LoraModel, model.base_model)
+        tuner.set_adapter(list(adapters))
+    for name, parameter in model.named_parameters():
+        owner = next((a for a in adapters if f".{a}." in name), None)
+        if owner is not None:
+            parameter.requires_grad_(owner == (trainable or adapters[-1]))

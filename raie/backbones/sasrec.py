@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from raie.backbones.base import SequentialRecommender, register_backbone
+from raie.backbones.base import SequentialRecommender, embedding_rows, register_backbone
 from raie.config import ExperimentConfig, SASRecConfig
 from raie.data.catalog import Catalog
 from raie.protocol.preprocess import PADDING_ITEM
@@ -77,11 +77,13 @@ class SASRecBlock(nn.Module):
 
 class SASRec(SequentialRecommender):
     lora_target_modules = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+    item_embedding_modules = ("item_embedding",)
 
     def __init__(self, n_items: int, max_len: int, config: SASRecConfig) -> None:
         super().__init__()
         self.hidden = config.hidden
-        self.item_embedding = nn.Embedding(n_items + 1, config.hidden, padding_idx=PADDING_ITEM)
+        self.n_rows = n_items + 1
+        self.item_embedding = nn.Embedding(self.n_rows, config.hidden, padding_idx=PADDING_ITEM)
         self.position_embedding = nn.Embedding(max_len, config.hidden)
         self.embedding_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(SASRecBlock(config) for _ in range(config.blocks))
@@ -102,7 +104,7 @@ class SASRec(SequentialRecommender):
         return user
 
     def item_vectors(self) -> torch.Tensor:
-        return self.item_embedding.weight
+        return embedding_rows(self.item_embedding, self.n_rows, self.position_embedding.weight.device)
 
 
 @register_backbone("sasrec")

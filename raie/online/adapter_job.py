@@ -21,7 +21,7 @@ from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
 from raie.adapters import AdapterManifest, AdapterRegistry, PublishedAdapter
 from raie.backbones.base import SequentialRecommender
-from raie.backbones.lora import with_lora
+from raie.backbones.lora import add_adapter, with_lora
 from raie.config import ExperimentConfig
 from raie.protocol.windows import Windows
 from raie.regions.router import FALLBACK
@@ -80,6 +80,9 @@ class AdapterJob:
     config: ExperimentConfig
     seed: int
     method: str = RAIE
+    stacked_on: tuple[str, int] | None = None
+    """(adapter, version) active and frozen beneath this one: the global adapter a residual
+    region adapter (``regions.init: residual``) trains on and serves on."""
     """Whose adapter: RAIE's (global or a region's), or a trained baseline's (``lora``, ``replay``, ``lwf``),
     which continues its own adapter (``baseline_<method>``) on each slice's windows."""
 
@@ -108,6 +111,11 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
     model = with_lora(setup_model, job.config.lora, adapter=job.adapter).to(device)
     if job.start is not None:
         set_peft_model_state_dict(model, registry.load_weights(*job.start), adapter_name=job.adapter)
+    if job.stacked_on is not None:
+        beneath = job.stacked_on[0]
+        add_adapter(model, beneath, job.config.lora)
+        set_peft_model_state_dict(model, registry.load_weights(*job.stacked_on), adapter_name=beneath)
+        model.to(device)
     if job.method != RAIE:
         training = baseline(job.method).train(
             model,
@@ -134,6 +142,7 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
             job.config,
             device,
             job.seed,
+            stacked_on=() if job.stacked_on is None else (job.stacked_on[0],),
         )
     manifest = AdapterManifest(
         adapter=job.adapter,

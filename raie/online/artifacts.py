@@ -4,6 +4,7 @@ Layout under ``<store>/artifacts/``::
 
     state.json                              the commit point: slices closed so far, live adapter versions
     setup/vocabulary.json, model.safetensors the frozen Set-up backbone and its items
+    slice=<k>/vocabulary.json               the item vocabulary after slice k (new items took free rows)
     slice=<k>/regions/                      the region bank after slice k
     slice=<k>/memory.safetensors            the rehearsal memory after slice k (bounded: raie/online/memory.py)
     slice=<k>/train_input.safetensors       what slice k's adapter jobs train on
@@ -26,6 +27,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import safetensors.torch
 import torch
@@ -46,6 +48,7 @@ TRAIN_INPUT_FILE = "train_input.safetensors"
 
 
 MEMORY_FILE = "memory.safetensors"
+VOCABULARY_FILE = "vocabulary.json"
 
 
 @dataclass(frozen=True)
@@ -99,12 +102,18 @@ class Artifacts:
         setup = self.setup_dir()
         setup.mkdir(parents=True, exist_ok=True)
         texts = list(catalog.texts)
-        atomic_write_json(setup / "vocabulary.json", {"item_ids": list(state.vocabulary.item_ids), "texts": texts})
+        vocabulary = state.vocabulary
+        atomic_write_json(
+            setup / VOCABULARY_FILE, {"item_ids": list(vocabulary.item_ids), "rows": vocabulary.rows, "texts": texts}
+        )
         safetensors.torch.save_model(state.setup_model, str(setup / "model.safetensors"))
 
     def write_slice(self, slice_index: int, state: SessionState) -> None:
         """Write slice ``slice_index``'s files, uncommitted: the bank and the rehearsal memory after it."""
         directory = self.slice_dir(slice_index)
+        directory.mkdir(parents=True, exist_ok=True)
+        vocabulary = state.vocabulary
+        atomic_write_json(directory / VOCABULARY_FILE, {"item_ids": list(vocabulary.item_ids), "rows": vocabulary.rows})
         state.bank.save(directory / "regions")
         state.step.memory.save(directory / MEMORY_FILE)
 
@@ -120,6 +129,8 @@ class Artifacts:
             return None
         vocabulary, setup_model = self.load_setup(backbone, config, device)
         directory = self.slice_dir(closed - 1)
+        if (directory / VOCABULARY_FILE).is_file():
+            vocabulary = _vocabulary(json.loads((directory / VOCABULARY_FILE).read_text()))
         memory = RehearsalMemory.load(directory / MEMORY_FILE)
         step = StepState(closed, setup_model, RegionBank.load(directory / "regions"), memory, self.load_live())
         return SessionState(vocabulary, step)
@@ -134,11 +145,15 @@ class Artifacts:
         self, backbone: str, config: ExperimentConfig, device: torch.device
     ) -> tuple[ItemVocabulary, SequentialRecommender]:
         """The item vocabulary and the frozen Set-up backbone on ``device`` (eval mode, no gradients)."""
-        meta = json.loads((self.setup_dir() / "vocabulary.json").read_text())
+        meta = json.loads((self.setup_dir() / VOCABULARY_FILE).read_text())
         setup_model = build_backbone(backbone, config, Catalog(tuple(meta["texts"]))).to(device)
         safetensors.torch.load_model(setup_model, str(self.setup_dir() / "model.safetensors"), device=str(device))
         setup_model.requires_grad_(False)
-        return ItemVocabulary(tuple(meta["item_ids"])), setup_model.eval()
+        return _vocabulary(meta), setup_model.eval()
+
+
+def _vocabulary(meta: dict[str, Any]) -> ItemVocabulary:
+    return ItemVocabulary(tuple(meta["item_ids"]), int(meta.get("rows", 0)))
 
 
 def directory_digest(directory: Path) -> str:

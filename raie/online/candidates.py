@@ -1,8 +1,9 @@
 """Candidate windows as the stream carries them (item ids), and their integer form.
 
 Items are strings on the wire. A slice's candidates become the integer
-:class:`~raie.protocol.windows.Windows` of the offline protocol once the item
-vocabulary is known (it is fixed with the Set-up model at the close of slice 0).
+:class:`~raie.protocol.windows.Windows` of the offline protocol through the item
+vocabulary: fixed with the Set-up model at the close of slice 0, then grown
+into the model's free rows as new items appear.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from raie.data.catalog import reserved_rows
 from raie.protocol.preprocess import PADDING_ITEM
 from raie.protocol.windows import Windows
 
@@ -36,23 +38,40 @@ class Candidate:
 
 @dataclass(frozen=True)
 class ItemVocabulary:
-    """Item id -> dense index (1..n; 0 pads), fixed when the Set-up model is trained."""
+    """Item id -> dense index (1..n; 0 pads). Set-up fixes the first ids (sorted, as the
+    offline protocol indexes them) and the model's ``rows``; items first seen later take
+    the free rows in the order they arrive (:meth:`grown`)."""
 
     item_ids: tuple[str, ...]
+    rows: int = 0
+    """Item rows of the Set-up model (known items + ``new_item_room``); 0: exactly the ids."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {item: i + 1 for i, item in enumerate(self.item_ids)})
+        if self.rows < len(self.item_ids):
+            object.__setattr__(self, "rows", len(self.item_ids))
 
     @classmethod
-    def sorted_from(cls, items: Iterable[str]) -> ItemVocabulary:
-        """Sorted ids, as the offline protocol indexes them (raie/protocol/preprocess.py)."""
-        return cls(tuple(sorted(set(items))))
+    def sorted_from(cls, items: Iterable[str], room: float = 0.0) -> ItemVocabulary:
+        """Sorted ids (raie/protocol/preprocess.py's order), with ``room`` free rows as ``build_backbone`` adds."""
+        ids = tuple(sorted(set(items)))
+        return cls(ids, len(ids) + reserved_rows(len(ids), room))
 
     def __len__(self) -> int:
         return len(self.item_ids)
 
+    def grown(self, items: Iterable[str]) -> tuple[ItemVocabulary, list[str]]:
+        """This vocabulary with ``items`` it does not know given free rows (sorted, for a
+        deterministic order); and the new items left without a row, which read as padding."""
+        index: dict[str, int] = self.__dict__["_index"]
+        new = sorted({item for item in items if item not in index})
+        room = self.rows - len(self.item_ids)
+        if not new or room == 0:
+            return self, new
+        return ItemVocabulary((*self.item_ids, *new[:room]), self.rows), new[room:]
+
     def index(self, item_id: str) -> int:
-        """The item's index; an item first seen after Set-up has no embedding and reads as padding."""
+        """The item's row; an item without one (first seen with the free rows used up) reads as padding."""
         index: dict[str, int] = self.__dict__["_index"]
         return index.get(item_id, PADDING_ITEM)
 
@@ -60,16 +79,24 @@ class ItemVocabulary:
         return np.fromiter((self.index(item) for item in items), dtype=np.int64, count=len(items))
 
 
+def encode_contexts(contexts: Sequence[Sequence[str]], vocabulary: ItemVocabulary, context_len: int) -> np.ndarray:
+    """int64 [n, L]: each context's item indices, left-padded with ``PADDING_ITEM`` as
+    the offline protocol pads a short context (raie/protocol/windows.py)."""
+    encoded = np.full((len(contexts), context_len), PADDING_ITEM, dtype=np.int64)
+    for row, context in enumerate(contexts):
+        if context:
+            encoded[row, context_len - len(context) :] = vocabulary.encode(context)
+    return encoded
+
+
 def to_windows(candidates: Sequence[Candidate], vocabulary: ItemVocabulary, context_len: int) -> Windows:
     """Integer windows in the order given; ``user`` numbers users by sorted id within the batch."""
     users = sorted({c.user_id for c in candidates})
     user_index = {user: i for i, user in enumerate(users)}
-    context = np.zeros((len(candidates), context_len), dtype=np.int64)
-    for row, candidate in enumerate(candidates):
-        context[row] = vocabulary.encode(candidate.context)
+    n = len(candidates)
     return Windows(
-        user=np.fromiter((user_index[c.user_id] for c in candidates), dtype=np.int64, count=len(candidates)),
-        context=context,
-        target=np.fromiter((vocabulary.index(c.target) for c in candidates), dtype=np.int64, count=len(candidates)),
-        ts=np.fromiter((c.ts_ms // 1000 for c in candidates), dtype=np.int64, count=len(candidates)),
+        user=np.fromiter((user_index[c.user_id] for c in candidates), dtype=np.int64, count=n),
+        context=encode_contexts([c.context for c in candidates], vocabulary, context_len),
+        target=np.fromiter((vocabulary.index(c.target) for c in candidates), dtype=np.int64, count=n),
+        ts=np.fromiter((c.ts_ms // 1000 for c in candidates), dtype=np.int64, count=n),
     )

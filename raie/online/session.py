@@ -19,6 +19,7 @@ count once, and windows of slices already closed are ignored.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from raie.regions.bank import RegionBank
 from raie.regions.editor import SampleEdits
 from raie.store import Store
 from raie.strategies import RAIE
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ class SliceSession:
     ) -> tuple[SessionState, MethodRows]:
         seen = {c.target for c in candidates} | {item for c in candidates for item in c.context}
         listed = set() if catalogue is None else set(catalogue.column("item_id").to_pylist())
-        vocabulary = ItemVocabulary.sorted_from(seen | listed)
+        vocabulary = ItemVocabulary.sorted_from(seen | listed, self.config.new_item_room)
         catalog = (
             Catalog.anonymous(len(vocabulary))
             if catalogue is None
@@ -194,7 +197,18 @@ class SliceSession:
 
     async def _step(self, slice_index: int, roles: dict[str, list[Candidate]]) -> tuple[SessionState, SliceResult]:
         assert self.state is not None
-        vocabulary, length = self.state.vocabulary, self.config.protocol.context_len
+        length = self.config.protocol.context_len
+        # Items first seen in this slice take free rows before any of its windows is encoded,
+        # as the offline runner knows every item of the timeline from the start.
+        candidates = [c for role in roles.values() for c in role]
+        vocabulary, homeless = self.state.vocabulary.grown(item for c in candidates for item in (c.target, *c.context))
+        if homeless:
+            LOG.warning(
+                "slice %d: %d new items found no free item row (new_item_room is used up); they read as "
+                "padding and teach nothing. Raise new_item_room before the next Set-up.",
+                slice_index,
+                len(homeless),
+            )
         train, valid, evaluate = (role_windows(roles[r], vocabulary, length) for r in ("train", "valid", "eval"))
         data = SliceData(
             slice_index,

@@ -14,7 +14,7 @@ from pathlib import Path
 from raie.adapters.routed import region_adapter
 from raie.backbones.base import SequentialRecommender
 from raie.backbones.lora import GLOBAL_ADAPTER
-from raie.config import ExperimentConfig
+from raie.config import RESIDUAL_INIT, ExperimentConfig
 from raie.online.adapter_job import AdapterJob, JobInput
 from raie.online.trainer import AdapterTrainer, JobEvent, JobEvents, JobOutcome
 from raie.regions.editor import SliceEdits
@@ -58,11 +58,15 @@ class SlicePlan:
             if not needs_retraining(region_id, self.edits, self.data.new, self.config):
                 continue
             name = region_adapter(region_id)
-            if self.config.regions.init == "global" and global_version is not None:
-                start: tuple[str, int] | None = (GLOBAL_ADAPTER, global_version)
+            own = (name, self.live[name]) if name in self.live else None
+            policy = self.config.regions.init
+            if policy == RESIDUAL_INIT:
+                beneath = None if global_version is None else (GLOBAL_ADAPTER, global_version)
+                jobs.append(self._job(name, region_id, own, stacked_on=beneath))
+            elif policy == "global" and global_version is not None:
+                jobs.append(self._job(name, region_id, (GLOBAL_ADAPTER, global_version)))
             else:
-                start = (name, self.live[name]) if name in self.live else None
-            jobs.append(self._job(name, region_id, start))
+                jobs.append(self._job(name, region_id, own))
         return jobs
 
     def baseline_jobs(self) -> list[AdapterJob]:
@@ -75,9 +79,25 @@ class SlicePlan:
             )
         return jobs
 
-    def _job(self, adapter: str, region_id: int, start: tuple[str, int] | None, method: str = RAIE) -> AdapterJob:
+    def _job(
+        self,
+        adapter: str,
+        region_id: int,
+        start: tuple[str, int] | None,
+        method: str = RAIE,
+        stacked_on: tuple[str, int] | None = None,
+    ) -> AdapterJob:
         return AdapterJob(
-            self.slice, adapter, region_id, self.input_path, start, self.registry_root, self.config, self.seed, method
+            self.slice,
+            adapter,
+            region_id,
+            self.input_path,
+            start,
+            self.registry_root,
+            self.config,
+            self.seed,
+            method,
+            stacked_on,
         )
 
 
@@ -86,6 +106,10 @@ class SliceTraining:
     live: dict[str, int]  # adapter -> version serving after the slice
     outcomes: list[JobOutcome] = field(default_factory=list)
     events: list[JobEvent] = field(default_factory=list)
+    regions_promoted: bool = True
+    """False when the region guard (raie/online/region_guard.py) kept the versions before the slice."""
+    guard_recalls: tuple[float, float] | None = None
+    """The routed model's validation Recall@10 with the new and with the previous region versions."""
 
 
 async def train_slice(

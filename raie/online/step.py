@@ -11,7 +11,9 @@ with the Ray pool. In order:
 3. write the jobs' input: the new windows, the rehearsal memory and the
    validation windows, each with the region that owns it after the edits;
 4. train: the global adapter and every trained baseline first, then each
-   edited or new region's adapter (raie/online/slice_training.py);
+   edited or new region's adapter (raie/online/slice_training.py); the region
+   guard (raie/online/region_guard.py) promotes the new region versions only
+   when the routed model does not lose on the slice's validation windows;
 5. offer the slice's training windows to the rehearsal memory.
 
 Work and bytes are bounded by the slice's windows plus the memory's
@@ -31,6 +33,7 @@ from raie.config import ExperimentConfig
 from raie.online.adapter_job import JobInput
 from raie.online.artifacts import Artifacts
 from raie.online.prequential import Scorer
+from raie.online.region_guard import guard_regions
 from raie.online.setup import memory_seed
 from raie.online.slice_training import SlicePlan, train_slice
 from raie.online.state import SliceData, SliceResult, StepState
@@ -71,6 +74,7 @@ class Edited:
     edits: SliceEdits
     samples: SampleEdits
     train_rep: np.ndarray  # in event-time order
+    valid_rep: np.ndarray
     job_input: JobInput
 
 
@@ -109,6 +113,22 @@ async def step(
         trains_regions=settings.trains_regions,
     )
     training = await train_slice(trainer, plan, state.setup_model, events)
+    if settings.trains_regions:
+        trained = StepState(data.index + 1, state.setup_model, edited.bank, state.memory, training.live)
+        valid_rep = edited.valid_rep
+        decision = await asyncio.to_thread(
+            guard_regions,
+            state.live,
+            training.live,
+            trained,
+            data.valid,
+            valid_rep,
+            settings.config,
+            artifacts.registry,
+            device,
+        )
+        training.live, training.regions_promoted = decision.live, decision.promoted
+        training.guard_recalls = (decision.new_recall, decision.previous_recall)
     memory = await asyncio.to_thread(
         state.memory.offer, edited.job_input.new.windows, edited.train_rep, memory_seed(settings.seed, data.index)
     )
@@ -128,7 +148,7 @@ def edit_slice(
     new_rep = data.train_rep[order] if data.train_rep is not None else router.represent_windows(new, device)
     if settings.editing:
         editor = RegionEditor(bank, cfg, seed=settings.seed, slice_index=data.index)
-        samples = editor.edit(new_rep)
+        samples = editor.edit(new_rep, users=new.user)
         edits = editor.close_slice()
     else:
         # Fixed regions: each window goes to its nearest region, and every region that owns one counts as changed.
@@ -136,11 +156,13 @@ def edit_slice(
         edits = SliceEdits(data.index)
         edits.edited.update(int(r) for r in np.unique(samples.region))
     valid_rep = data.valid_rep if data.valid_rep is not None else router.represent_windows(data.valid, device)
+    # A window belongs to the region whose adapter would serve it (FALLBACK: the global
+    # adapter's alone), so each adapter trains and validates on the windows it will serve.
     job_input = JobInput(
-        new=OwnedWindows(new, router.nearest(new_rep)),
-        old=OwnedWindows(state.memory.windows, router.nearest(state.memory.representations)),
-        valid=OwnedWindows(data.valid, router.nearest(valid_rep)),
+        new=OwnedWindows(new, router.serving(new_rep)),
+        old=OwnedWindows(state.memory.windows, router.serving(state.memory.representations)),
+        valid=OwnedWindows(data.valid, router.serving(valid_rep)),
         centres=bank.centres,
         region_ids=bank.ids,
     )
-    return Edited(bank, edits, samples, new_rep, job_input)
+    return Edited(bank, edits, samples, new_rep, valid_rep, job_input)

@@ -27,7 +27,7 @@ from raie.regions.router import FALLBACK
 from raie.strategies.base import UpdateStrategy, build_strategy, register_strategy
 from raie.strategies.region_training import TrainJob, train_adapter
 from raie.strategies.rehearsal import rehearsal_epochs
-from raie.training import EpochWindows, LossFn, cross_entropy, item_logits
+from raie.training import EpochWindows, LossFn, cross_entropy, item_logits, recommendation_loss
 
 
 @register_strategy("base")
@@ -65,7 +65,7 @@ class _GlobalLoRA(UpdateStrategy):
             config,
             device=device,
             seed=seed,
-            keep_initial=False,
+            keep_initial=True,  # no epoch better on validation: keep the previous model
         )
 
     def epoch_windows(self, new: Windows, old: Windows, config: ExperimentConfig) -> EpochWindows:
@@ -96,7 +96,7 @@ class LearningWithoutForgetting(_GlobalLoRA):
             student = item_logits(backbone, ctx)
             with torch.no_grad(), _setup_model_view(model):
                 teacher = item_logits(backbone, ctx)
-            recommendation = nn.functional.cross_entropy(student, target)
+            recommendation = recommendation_loss(student, target)
             # Padding is -inf in both; drop it so KL sees only real items.
             log_p = nn.functional.log_softmax(student[:, 1:] / temperature, dim=-1)
             q = nn.functional.softmax(teacher[:, 1:] / temperature, dim=-1)

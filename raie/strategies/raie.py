@@ -25,6 +25,7 @@ Ablations switch parts off:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,7 +81,7 @@ def train_global_adapter(
         config,
         device=device,
         seed=seed,
-        keep_initial=False,
+        keep_initial=True,  # no epoch better on validation: keep the previous model
     )
 
 
@@ -101,18 +102,28 @@ def train_region_adapter(
     config: ExperimentConfig,
     device: torch.device,
     seed: int,
+    stacked_on: tuple[str, ...] = (),
 ) -> TrainJob:
-    """Train adapter ``name`` (already at its starting point) on one region's windows, with the overlap penalty."""
+    """Train adapter ``name`` (already at its starting point) on one region's windows, with the overlap penalty.
+
+    A residual (``stacked_on`` the global adapter) trains a fixed ``regions.epochs``: its
+    region's few validation windows cannot rank epochs, so the count is one setting for all
+    regions, chosen on the routed model's pooled F.valid; the slice step's guard then keeps
+    the previous adapters when the routed model loses to the global one there."""
     cfg = config.regions
     region_new, region_valid = new.of(region_id), valid.of(region_id)
     if len(region_valid) < MIN_REGION_VALID:
         region_valid = valid.windows
     index = int(np.flatnonzero(region_ids == region_id)[0])
+    budget = None
+    if stacked_on:
+        budget = dataclasses.replace(config.finetune_train, epochs=cfg.epochs, patience=0)
+    fraction = cfg.new_data_fraction if stacked_on else config.strategy.new_data_fraction
     return train_adapter(
         model,
         name,
         region_id,
-        rehearsal_epochs(region_new, old.of(region_id), config.strategy.new_data_fraction, config.protocol.context_len),
+        rehearsal_epochs(region_new, old.of(region_id), fraction, config.protocol.context_len),
         region_loss(model, centres, index, cfg.overlap_weight, cfg.overlap_margin),
         len(region_new),
         region_valid,
@@ -120,6 +131,8 @@ def train_region_adapter(
         device=device,
         seed=seed + 1 + region_id,
         keep_initial=cfg.init == "global",
+        stacked_on=stacked_on,
+        train=budget,
     )
 
 

@@ -20,11 +20,11 @@ import torch
 from peft import PeftModel
 from torch import nn
 
-from raie.backbones.lora import adapted_backbone
-from raie.config import ExperimentConfig
+from raie.backbones.lora import activate, adapted_backbone
+from raie.config import ExperimentConfig, TrainConfig
 from raie.protocol.preprocess import PADDING_ITEM
 from raie.protocol.windows import Windows
-from raie.training import EpochWindows, FitReport, LossFn, fit, item_logits
+from raie.training import EpochWindows, FitReport, LossFn, fit, item_logits, recommendation_loss
 
 
 def overlap_penalty(representation: torch.Tensor, centres: torch.Tensor, own: int, margin: float) -> torch.Tensor:
@@ -41,14 +41,14 @@ def region_loss(model: PeftModel, centres: np.ndarray, own: int, weight: float, 
 
     def loss(context: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if weight == 0 or len(centres) < 2:
-            return nn.functional.cross_entropy(item_logits(backbone, context), target)
+            return recommendation_loss(item_logits(backbone, context), target)
         # One forward pass serves both terms: scores are user vector . item vectors.
         user = backbone.user_vector(context)
         logits = user @ backbone.item_vectors().T
         logits[:, PADDING_ITEM] = -torch.inf
         h = nn.functional.normalize(user, dim=-1)
         overlap = overlap_penalty(h, centre_tensor.to(h.device), own, margin)
-        return nn.functional.cross_entropy(logits, target) + weight * overlap
+        return recommendation_loss(logits, target) + weight * overlap
 
     return loss
 
@@ -99,16 +99,20 @@ def train_adapter(
     device: torch.device,
     seed: int,
     keep_initial: bool,
+    stacked_on: tuple[str, ...] = (),
+    train: TrainConfig | None = None,
 ) -> TrainJob:
-    """Train only ``adapter`` (peft freezes the others) and early-stop it on ``valid``."""
+    """Train only ``adapter`` and early-stop it on ``valid`` (``train``: the budget, by default
+    ``finetune_train``). ``stacked_on``: adapters active beneath it, frozen (a residual region
+    adapter trains on top of the global one)."""
     started = time.perf_counter()
     n_epoch = len(epochs(np.random.default_rng(seed)))  # the rehearsal share is the same every epoch
-    model.set_adapter(adapter)
+    activate(model, (*stacked_on, adapter))
     report = fit(
         adapted_backbone(model),
         epochs,
         loss,
-        config.finetune_train,
+        train or config.finetune_train,
         valid=valid,
         device=device,
         seed=seed,

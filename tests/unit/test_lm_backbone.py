@@ -120,4 +120,4 @@ def test_strategies_run_on_the_lm_backbone_unchanged(
     context = torch.from_numpy(data.block("T").eval.context[:4])
     adapted, _ = adapt(method, setup, data, tiny, 0, tmp_path, torch.device("cpu"))
     with torch.no_grad():
-        assert adapted.full_sort_scores(context).shape == (4, data.n_items + 1)
+        assert adapted.full_sort_scores(context).shape == (4, len(setup.item_vectors()))

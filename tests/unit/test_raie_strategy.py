@@ -122,7 +122,7 @@ def test_ablations_switch_off_their_part(
         assert after == {0, 1}
     context = torch.from_numpy(synthetic_data.block("T").eval.context[:8])
     with torch.no_grad():
-        assert adapted.full_sort_scores(context).shape == (8, synthetic_data.n_items + 1)
+        assert adapted.full_sort_scores(context).shape == (8, len(setup_model.item_vectors()))
 
 
 def test_overlap_penalty_is_a_margin_hinge_on_the_closest_rival() -> None:

@@ -9,7 +9,7 @@ from peft import PeftModel
 from raie.backbones import SequentialRecommender, build_backbone
 from raie.backbones.lora import adapted_backbone, with_lora
 from raie.config import ExperimentConfig, LoraConfig
-from raie.data.catalog import Catalog
+from raie.data.catalog import Catalog, reserved_rows
 
 pytestmark = pytest.mark.unit
 
@@ -21,9 +21,11 @@ def model(config: ExperimentConfig) -> SequentialRecommender:
     return build_backbone("sasrec", config, Catalog.anonymous(N_ITEMS)).eval()
 
 
-def test_scores_cover_every_item_plus_padding(fast_config: ExperimentConfig) -> None:
+def test_scores_cover_every_item_the_free_rows_and_padding(fast_config: ExperimentConfig) -> None:
     context = torch.randint(1, N_ITEMS + 1, (4, fast_config.protocol.context_len))
-    assert model(fast_config).full_sort_scores(context).shape == (4, N_ITEMS + 1)
+    free = reserved_rows(N_ITEMS, fast_config.new_item_room)
+    assert free > 0
+    assert model(fast_config).full_sort_scores(context).shape == (4, N_ITEMS + free + 1)
 
 
 def test_left_padding_gives_finite_output(fast_config: ExperimentConfig) -> None:
