@@ -80,6 +80,9 @@ class ExperimentOutcome:
     results: pa.Table  # the rows written to experiment_results
     rankings: dict[tuple[str, int, str], Ranking]
     """(method, seed, split) -> per-window ranks, for paired comparisons."""
+    guards: dict[tuple[int, str], tuple[bool, float, float]] = dataclasses.field(default_factory=dict)
+    """(seed, line) -> the region guard's decision: promoted, and the routed model's F.valid
+    Recall@10 with the new and with the previous region versions (lines that route only)."""
 
 
 def run_id_for(request: ExperimentRequest) -> str:
@@ -191,6 +194,7 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
         device=device,
     )
     rankings: dict[tuple[str, int, str], Ranking] = {}
+    guards: dict[tuple[int, str], tuple[bool, float, float]] = {}
     parts = []
     with Store.open(request.store_dir) as store:
         # First, so that no result is in the store without what produced it.
@@ -201,6 +205,9 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
             for editing, methods in lines(request.methods).items():
                 root = line_root(request.store_dir, run_id, seed, editing)
                 line = run_line(setup, data, request.config, seed, methods, editing, root, device)
+                training = line.result.training
+                if training.guard_recalls is not None:
+                    guards[(seed, root.name)] = (training.regions_promoted, *training.guard_recalls)
                 scores = {split: line.score(windows) for split, windows in scored_windows(data).items()}
                 for i, method in enumerate(methods):
                     by_split = {split: split_scores[i] for split, split_scores in scores.items()}
@@ -209,7 +216,7 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
                     key = {"run_id": run_id, "method": method, "seed": seed}
                     parts.append(_store_method(store, request, key, by_split, line.rows(method)))
     results = pa.concat_tables(parts) if parts else table_spec(RESULTS_TABLE).schema.empty_table()
-    return ExperimentOutcome(run_id, time.perf_counter() - started, results, rankings)
+    return ExperimentOutcome(run_id, time.perf_counter() - started, results, rankings, guards)
 
 
 def _store_method(

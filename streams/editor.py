@@ -138,6 +138,8 @@ class RegionEditorAgent:
             if job.result is None or job.job.method != RAIE:
                 continue  # a failed job published nothing; baselines' adapters serve no routed request
             manifest = job.result.published.manifest
+            if outcome.state.live.get(manifest.adapter) != manifest.version:
+                continue  # the region guard kept the version before: this one never serves
             recall = manifest.metrics.get("valid_recall10")
             messages.append(
                 AdapterPublished(

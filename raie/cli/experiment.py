@@ -73,6 +73,9 @@ def experiment_command(args: argparse.Namespace) -> int:
     against_rival = baseline_differences_table(outcome.rankings, request.methods, request.seeds)
     if against_rival:
         print(against_rival)
+    for (seed, line), (promoted, new, previous) in sorted(outcome.guards.items()):
+        verdict = "promoted" if promoted else "kept the previous versions"
+        print(f"region guard, seed {seed}, {line} line: {verdict} (F.valid R@10 {new:.4f} new vs {previous:.4f})")
     kinds = target_kinds(data, scored_windows(data)["T"])
     print(target_kind_table(outcome.rankings, request.methods, request.seeds, kinds))
     print(
