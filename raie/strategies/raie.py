@@ -7,12 +7,15 @@ In each update slice (the slice step, raie/online/step.py, runs it):
 2. Editing: the slice's training windows, in time order, Update, Expand or Add regions.
 3. A global adapter is trained on the slice, rehearsing each region's old
    windows (the rehearsal memory) in proportion to its share of the new ones.
-   It serves low-confidence windows and is the starting point of the region
-   adapters (``init: global``).
-4. Each edited or new region gets its own adapter, trained on its new windows
-   mixed with its old ones, with the overlap penalty, and early-stopped on
-   its part of the slice's validation windows (the starting point competes too).
-5. Inference routes each window with the frozen representation.
+   It serves low-confidence windows, and every region adapter builds on it.
+4. Each edited or new region gets its own adapter, trained on the windows it
+   will serve mixed with its old ones, with the overlap penalty. The presets
+   make it a residual (``init: residual``): a fresh LoRA trained a fixed number
+   of epochs on top of the frozen global adapter, and served stacked on it.
+   The slice step's guard promotes the new versions only when the routed model
+   does not lose on the slice's validation windows.
+5. Inference routes each window with the frozen representation and averages
+   its region's log-probabilities with the global adapter's (``blend``).
 
 Ablations switch parts off:
 
