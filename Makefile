@@ -76,6 +76,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/store_throughput.py
 	$(BIN)/python bench/store_compaction.py
 	$(BIN)/python bench/slice_close_scaling.py
+	$(BIN)/python bench/region_geometry.py
+	$(BIN)/python bench/region_recovery.py
 	$(BIN)/raie data stats --dataset movielens --data-dir $(DATA)
 
 # Fetches the Kafka jars from Maven Central once; kafka-up does it too when needed.

@@ -3,7 +3,7 @@
 Runs ``raie experiment`` as a child process (so its memory is measured alone)
 and prints the figures that BENCHMARKS.md records.
 
-    python bench/experiment_wall_time.py [--methods base,lora,...,raie-wo-all] [--seeds 0,1,2]
+    python bench/experiment_wall_time.py [--methods base,lora,...,raie-wo-all] [--seeds 0,1,2,3,4]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=REPO / "data/ml-latest-small")
     parser.add_argument("--methods", default="base,lora,replay,lwf,raie,raie-wo-kr,raie-wo-ke,raie-wo-all")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", default="0,1,2,3,4")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as store:
         command = [
