@@ -141,7 +141,8 @@ def test_report_shows_every_step_and_block() -> None:
 
 def test_block_counts_show_what_each_context_setting_keeps() -> None:
     # Users u0..u5 have 1..6 positives, all in one block (a second block gets a single late one).
-    rows: list[Row] = [(f"u{u}", f"i{k}", 5.0, k) for u in range(6) for k in range(u + 1)] + [("u5", "i9", 5.0, 99)]
+    rows: list[Row] = [(f"u{u}", f"i{k}", 5.0, k) for u in range(6) for k in range(u + 1)]
+    rows.append(("u5", "i9", 5.0, 99))
     p = preprocess(table(rows), PreprocessConfig(dedupe=False))
     base = ProtocolConfig(cutoffs=(0.99,), context_len=3, holdout_targets=1)
 
