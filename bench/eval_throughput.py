@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from raie.backbones import build_backbone
-from raie.config import load_config, preset_path
+from raie.config_files import load_config, preset_path
 from raie.data.dataset import load_dataset
 from raie.device import default_device
 from raie.evaluation import rank_windows

@@ -23,7 +23,7 @@ import torch
 from raie.backbones import build_backbone
 from raie.backbones.lm import LMRecommender
 from raie.backbones.lora import adapted_backbone, with_lora
-from raie.config import load_config, preset_path
+from raie.config_files import load_config, preset_path
 from raie.device import default_device
 from raie.evaluation import rank_windows
 from raie.experiment import ExperimentRequest, prepare_data

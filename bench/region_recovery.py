@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from raie.config import ExperimentConfig, SASRecConfig, TrainConfig, load_config, preset_path
+from raie.config import ExperimentConfig, SASRecConfig, TrainConfig
+from raie.config_files import load_config, preset_path
 from raie.data.synthetic_groups import GroupTruth, read_groups
 from raie.data.synthetic_local import SPARSE_USERS_PER_GROUP, LocalDriftConfig, write_local_drift_yelp
 from raie.device import default_device

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from raie.config import load_config, preset_path
+from raie.config_files import load_config, preset_path
 from raie.device import default_device
 from raie.experiment import ExperimentRequest, adapt, prepare_data, train_setup_model
 from raie.tabular import format_text_table

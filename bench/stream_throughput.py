@@ -36,7 +36,8 @@ from aiokafka import AIOKafkaConsumer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from raie.cli.common import resolve_config
-from raie.config import ExperimentConfig, TrainConfig, save_config
+from raie.config import ExperimentConfig, TrainConfig
+from raie.config_files import save_config
 from schemas import Interaction, Item, RoutedWindow, SliceMark
 from streams.admin import ensure_topics
 from streams.local_broker import REPO, LocalBroker

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from raie.cli.common import int_list
-from raie.config import load_config, preset_path
+from raie.config_files import load_config, preset_path
 from raie.config_overrides import apply_overrides, parse_override
 from raie.device import default_device
 from raie.evaluation import rank_windows

@@ -3,7 +3,7 @@
 KEY is a dotted path into the config's sections (``preprocess.k_core``), VALUE
 is read as YAML (``5``, ``null``, ``[0.5, 0.8]``), so an override is written
 exactly as the same line of a preset would be. The result goes through
-:func:`raie.config.from_dict`, the path a YAML preset takes, so a bad key or
+:func:`raie.config_files.from_dict`, the path a YAML preset takes, so a bad key or
 value is refused with the same field-and-fix message.
 """
 
@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from raie.config import ExperimentConfig, from_dict
+from raie.config import ExperimentConfig
+from raie.config_files import from_dict
 from raie.errors import ConfigError
 
 OPTION = "--set"

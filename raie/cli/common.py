@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from raie.config import ExperimentConfig, load_config, preset_path
+from raie.config import ExperimentConfig
+from raie.config_files import load_config, preset_path
 from raie.config_overrides import EXAMPLE, Override, apply_overrides, parse_override
 from raie.data.dataset import dataset_names
 from raie.errors import ConfigError
@@ -48,7 +49,7 @@ def resolve_config(
 ) -> ExperimentConfig:
     """The explicit preset, else the shipped preset of the dataset (and backbone), then the ``--set`` overrides.
 
-    A dataset without a shipped preset is an error (see :func:`raie.config.preset_path`)."""
+    A dataset without a shipped preset is an error (see :func:`raie.config_files.preset_path`)."""
     config = load_config(explicit if explicit is not None else preset_path(dataset, backbone))
     return apply_overrides(config, overrides)
 

@@ -15,11 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from raie.adapters import AdapterRegistry
 from raie.adapters.routed import region_adapter
-from raie.config import ExperimentConfig
 from raie.online.prequential import Scorer
 from raie.online.state import StepState
 from raie.protocol.windows import Windows
@@ -40,19 +37,17 @@ def guard_regions(
     after: StepState,
     valid: Windows,
     valid_rep: np.ndarray | None,
-    config: ExperimentConfig,
-    registry: AdapterRegistry,
-    device: torch.device,
+    scorer: Scorer,
 ) -> GuardDecision:
     """``trained``: the live versions after the slice's jobs; ``before``: those before the slice.
-    ``after``: the state after the slice with ``trained`` live (its bank routes both)."""
+    ``after``: the state after the slice with ``trained`` live (its bank routes both). ``scorer``:
+    the one that scores the slices, so its loaded adapters are reused."""
     regions = {region_adapter(int(r)) for r in after.bank.ids.tolist()}
     changed = {name for name in regions if trained.get(name) != before.get(name)}
     if not changed or len(valid) == 0:
         return GuardDecision(True, float("nan"), float("nan"), trained)
     previous = {name: version for name, version in trained.items() if name not in changed}
     previous |= {name: before[name] for name in changed if name in before}
-    scorer = Scorer(config, registry, device)
     recalls = [
         scorer.score(_with_live(after, live), valid, valid_rep, (RAIE,))[0].ranking.recall()
         for live in (trained, previous)

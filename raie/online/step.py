@@ -123,9 +123,7 @@ async def step(
             trained,
             data.valid,
             valid_rep,
-            settings.config,
-            artifacts.registry,
-            device,
+            scorer or Scorer(settings.config, artifacts.registry, device),
         )
         training.live, training.regions_promoted = decision.live, decision.promoted
         training.guard_recalls = (decision.new_recall, decision.previous_recall)

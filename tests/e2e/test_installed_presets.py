@@ -30,7 +30,7 @@ CHECK = """
 import pathlib, sys
 import raie
 from raie.cli.common import resolve_config
-from raie.config import preset_names
+from raie.config_files import preset_names
 
 installed = pathlib.Path(raie.__file__).resolve()
 assert installed.is_relative_to(pathlib.Path(sys.prefix).resolve()), f"not the installed copy: {installed}"

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from raie.config import ExperimentConfig, save_config
+from raie.config import ExperimentConfig
+from raie.config_files import save_config
 from raie.experiment import adapt, train_setup_model
 from raie.protocol.blocks import ProtocolData
 from tests.integration.stream_run import StreamResult, run_stream

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from raie.adapters import AdapterRegistry
-from raie.config import ExperimentConfig, save_config
+from raie.config import ExperimentConfig
+from raie.config_files import save_config
 from tests.integration.stream_run import run_stream
 
 pytestmark = pytest.mark.integration

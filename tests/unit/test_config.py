@@ -7,16 +7,8 @@ from pathlib import Path
 import pytest
 
 import raie.config
-from raie.config import (
-    CONFIDENCE_RULE_NAMES,
-    ExperimentConfig,
-    from_dict,
-    load_config,
-    preset_file,
-    preset_names,
-    preset_path,
-    save_config,
-)
+from raie.config import CONFIDENCE_RULE_NAMES, ExperimentConfig
+from raie.config_files import from_dict, load_config, preset_file, preset_names, preset_path, save_config
 from raie.config_overrides import apply_overrides, parse_override
 from raie.errors import ConfigError
 from raie.regions.routing import CONFIDENCE_RULES

@@ -17,7 +17,19 @@ pytestmark = pytest.mark.unit
 RAIE = Path(__file__).resolve().parents[2] / "raie"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "config", "config_overrides", "registry", "seeding", "device", "recording", "tabular"}),
+    frozenset(
+        {
+            "errors",
+            "config",
+            "config_files",
+            "config_overrides",
+            "registry",
+            "seeding",
+            "device",
+            "recording",
+            "tabular",
+        }
+    ),
     frozenset({"data", "store"}),
     frozenset({"protocol", "metrics", "significance", "run_manifest"}),
     frozenset({"backbones", "evaluation"}),
