@@ -3,7 +3,8 @@
 Every message kind has a file ``schemas/json/<name>.v<version>.json`` (the
 contract, readable from any language) and a frozen dataclass here with
 ``from_bytes``/``from_json`` (validate, then build) and ``to_bytes``/``to_json``.
-See schemas/README.md for topics, keys and partitions.
+The one binary message, :class:`RoutedBatch` (an Arrow IPC stream of routed
+windows), has no JSON Schema file. See schemas/README.md for topics, keys and partitions.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from schemas.interaction import Interaction
 from schemas.item import Item
 from schemas.model import WireModel
 from schemas.region_edit import RegionEdit
+from schemas.routed_batch import RoutedBatch
 from schemas.routed_window import RoutedWindow
 from schemas.slice_mark import SliceMark
 from schemas.train_job import TrainJob
@@ -30,7 +32,7 @@ MODELS: tuple[type[WireModel], ...] = (
     AdapterPublished,
     DeadLetter,
 )
-"""Every message model, one per schema file."""
+"""Every message model, one per schema file. RoutedBatch is not one: it is Arrow IPC, not JSON (schemas/README.md)."""
 
 __all__ = [
     "MAX_DEAD_LETTER_BYTES",
@@ -41,6 +43,7 @@ __all__ = [
     "Interaction",
     "Item",
     "RegionEdit",
+    "RoutedBatch",
     "RoutedWindow",
     "SchemaError",
     "SliceMark",

@@ -53,6 +53,17 @@ def _finite_float(text: str) -> float:
     return value
 
 
+MAX_INTEGER_DIGITS = 308
+"""Longer integers exceed every 64-bit float (the models read numbers as floats), and
+past 4,300 digits Python refuses to convert them at all: both are refused as numbers."""
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _NonFiniteNumber(text)
+    return int(text)
+
+
 def _no_constant(text: str) -> float:
     # NaN, Infinity and -Infinity are Python extensions, not JSON.
     raise _NonFiniteNumber(text)
@@ -60,7 +71,7 @@ def _no_constant(text: str) -> float:
 
 # One decoder and one encoder for the process: json.loads/json.dumps with options
 # build a new one per call, which costs more than parsing a 200-byte event.
-_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_int=_bounded_int, parse_constant=_no_constant)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
