@@ -56,6 +56,11 @@ def atomic_write_parquet(path: Path, table: pa.Table) -> None:
     _atomic_write(path, lambda handle: pq.write_table(table, handle))
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``, atomically and durably."""
+    _atomic_write(path, lambda handle: handle.write(data))
+
+
 def atomic_write_json(path: Path, payload: dict[str, object]) -> None:
     """Replace ``path`` with ``payload`` as indented JSON, atomically and durably."""
     text = json.dumps(payload, indent=2, sort_keys=True) + "\n"

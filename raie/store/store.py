@@ -80,6 +80,29 @@ def check_root(root: Path, *, read_only: bool = False) -> bool:
     return False
 
 
+def write_partitions(root: Path, table: str, rows: pa.Table) -> int:
+    """Replace the partitions of ``table`` that ``rows`` touch, as :meth:`Store.write` does, without the catalog.
+
+    For writers whose partitions no other process writes, beside the store's
+    single writer: each stream worker writes the ``interactions`` chunks of
+    the input partitions it owns (a chunk is named by its partition and first
+    offset), while only the worker running the region editor opens the store."""
+    spec = table_spec(table)
+    data = conform(spec, rows)
+    if data.num_rows == 0:
+        return 0  # no partition to replace; an empty write never clears data
+    table_dir = root / spec.name
+    for values, part in split_by_partition(data, spec.partition_by):
+        directory = partition_dir(table_dir, spec.partition_by, values)
+        atomic_write_parquet(directory / PART_FILE, part)
+        # Files under any other name are leftovers of an older layout or a
+        # crashed writer; the partition's rows are exactly the new file.
+        for stale in directory.glob("*.parquet"):
+            if stale.name != PART_FILE:
+                stale.unlink()
+    return int(data.num_rows)
+
+
 def _prepare_root(root: Path, *, create: bool, read_only: bool) -> None:
     """Check that ``root`` is a store at a supported version, or create one."""
     if check_root(root, read_only=read_only):
@@ -188,22 +211,10 @@ class Store:
         leaves some partitions old and some new, never a partition half-written.
         """
         self._check_writable()
-        spec = table_spec(table)
-        data = conform(spec, rows)
-        if data.num_rows == 0:
-            return 0  # no partition to replace; an empty write never clears data
-        table_dir = self._root / spec.name
-        for values, part in split_by_partition(data, spec.partition_by):
-            directory = partition_dir(table_dir, spec.partition_by, values)
-            atomic_write_parquet(directory / PART_FILE, part)
-            # Files under any other name are leftovers of an older layout or a
-            # crashed writer; the partition's rows are exactly the new file.
-            for stale in directory.glob("*.parquet"):
-                if stale.name != PART_FILE:
-                    stale.unlink()
-        if spec.name not in self._data_views:
-            self._create_view(spec.name)
-        return int(data.num_rows)
+        written = write_partitions(self._root, table, rows)
+        if written and table not in self._data_views:
+            self._create_view(table)
+        return written
 
     def replace_partition(
         self, table: str, key: Mapping[str, object], rows: pa.Table | Sequence[Mapping[str, object]]
