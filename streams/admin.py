@@ -10,7 +10,7 @@ from kafka.admin import KafkaAdminClient
 
 from raie.errors import RuntimeFailure
 from streams.connect import BOOTSTRAP_TIMEOUT_MS, reaching
-from streams.topic_names import TOPICS, TopicSpec
+from streams.topic_names import INTERACTIONS, TOPICS, TopicSpec, pipeline_topics
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,10 @@ class TopicSetupError(RuntimeFailure):
     A runtime failure (exit 1): the broker's state or policy is at fault, not the command's input."""
 
 
-def ensure_topics(bootstrap: str, partitions_override: dict[str, int] | None = None) -> None:
-    """Create every topic of ``TOPICS`` that the broker lacks.
+def ensure_topics(
+    bootstrap: str, partitions_override: dict[str, int] | None = None, specs: tuple[TopicSpec, ...] = TOPICS
+) -> None:
+    """Create every topic of ``specs`` (default: the public ``TOPICS``) that the broker lacks.
 
     ``partitions_override`` maps a topic name to another partition count (tests
     use it). A topic that already exists is left alone, even when its partition
@@ -39,7 +41,7 @@ def ensure_topics(bootstrap: str, partitions_override: dict[str, int] | None = N
     under running consumers, so a warning says so instead.
     """
     overrides = partitions_override or {}
-    unknown = set(overrides) - {spec.name for spec in TOPICS}
+    unknown = set(overrides) - {spec.name for spec in specs}
     if unknown:
         raise ValueError(f"partitions_override names unknown topics {sorted(unknown)}")
     with reaching(bootstrap):
@@ -48,15 +50,31 @@ def ensure_topics(bootstrap: str, partitions_override: dict[str, int] | None = N
         )
     try:
         with reaching(bootstrap):
-            _create_missing(admin, overrides)
+            _create_missing(admin, overrides, specs)
     finally:
         admin.close()
 
 
-def _create_missing(admin: KafkaAdminClient, overrides: dict[str, int]) -> None:
+def ensure_pipeline_topics(bootstrap: str, app_id: str) -> None:
+    """Create the internal topics of consumer group ``app_id``, partitioned like ``interactions`` (which must exist)."""
+    with reaching(bootstrap):
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT_ID, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS
+        )
+    try:
+        with reaching(bootstrap):
+            partitions = _partition_counts(admin).get(INTERACTIONS)
+            if partitions is None:
+                raise TopicSetupError(f"topic {INTERACTIONS} does not exist; create it first (ensure_topics)")
+            _create_missing(admin, {}, pipeline_topics(app_id, partitions))
+    finally:
+        admin.close()
+
+
+def _create_missing(admin: KafkaAdminClient, overrides: dict[str, int], specs: tuple[TopicSpec, ...]) -> None:
     existing = _partition_counts(admin)
     missing: dict[str, dict[str, Any]] = {}
-    for spec in TOPICS:
+    for spec in specs:
         wanted = overrides.get(spec.name, spec.partitions)
         have = existing.get(spec.name)
         if have is None:

@@ -1,10 +1,12 @@
-"""The Faust app: topics, tables and the four agents, wired from :class:`WorkerSettings`.
+"""The Faust app: topics and the agents, wired from :class:`WorkerSettings`.
 
-- ``ingress`` (interactions, batched): validate -> dead letters, dedupe, window,
-  embed, route -> ``routed-windows``; slice marks are forwarded in order.
-- ``store-sink`` (interactions, batched): accepted events -> store ``interactions``.
-- ``region-editor`` (routed-windows, 1 partition, manual acks): the bank's single writer.
-- ``published`` (adapters): reloads the serving state when a slice closes.
+- ``ingress`` (interactions, batched, manual acks): validate -> dead letters, dedupe,
+  window, embed, route -> ``<app id>-routed-windows`` as one binary batch per
+  partition; accepted events -> the store's ``interactions``; one state delta per
+  partition and commit -> ``<app id>-ingress-state``. Slice marks are forwarded in order.
+- ``region-editor`` (routed-windows, 1 partition, manual acks): the bank's single writer;
+  in a group of workers, the one that owns that partition.
+- a 1 s timer reloads the serving state when another worker closed a slice.
 """
 
 from __future__ import annotations
@@ -17,29 +19,31 @@ from typing import Any
 
 import faust
 import pyarrow as pa
+import torch
 from kafka import KafkaConsumer, TopicPartition
 
 from raie.device import default_device
 from raie.online.artifacts import Artifacts
 from raie.online.session import SliceOutcome, SliceSession
 from raie.online.trainer import AdapterTrainer, InProcessTrainer
-from raie.store import Store
-from schemas import Item, SliceMark
+from schemas import Item, RoutedBatch, SliceMark
 from streams.editor import RegionEditorAgent
 from streams.flow_control import LosslessApp
 from streams.ingress import Ingress
+from streams.ingress_states import IngressStates, snapshot_root
 from streams.serving import ServingState
 from streams.settings import WorkerSettings
-from streams.sink import InteractionSink
+from streams.store_access import StoreAccess
 from streams.topic_names import (
-    ADAPTERS,
     DEAD_LETTER_MAX_BYTES,
     DEAD_LETTERS,
     INTERACTIONS,
     ITEMS,
-    ROUTED_WINDOWS,
     TOPICS,
+    ingress_state_topic,
+    routed_windows_topic,
 )
+from streams.trace import Trace
 from workers.ray_trainer import RayTrainer
 
 log = logging.getLogger(__name__)
@@ -52,23 +56,30 @@ SESSION_TIMEOUT_S = 10.0
 
 CATALOGUE_POLL_MS = 2_000
 
+SERVING_REFRESH_S = 1.0
+"""How often a worker checks the store for a slice another worker closed: a cheap file
+read, and every worker needs it (a group agent on ``adapters`` would reach only one)."""
+
+PRODUCER_BATCH_BYTES = 1024 * 1024
+"""One routed batch of 1,024 windows is about 400 KB; the default 16 KB would split it."""
+
 
 @dataclass
 class StreamApp:
     app: faust.App
     ingress: Ingress
-    sink: InteractionSink
     editor: RegionEditorAgent
-    store: Store
+    store: StoreAccess
     closed: list[SliceOutcome]
 
 
 def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
-    store = Store.open(settings.store)  # first: it refuses a non-empty directory that is not yet a store
+    store = StoreAccess(Path(settings.store).resolve())  # first: it refuses a directory that is not a store
+    torch.set_num_threads(settings.torch_threads)
     app = LosslessApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
-        store="memory://",  # tables live in memory and are rebuilt from their changelog topics
+        store="memory://",  # the app has no Faust tables; the ingress keeps its own state
         # Faust still makes an (empty) table directory; keep it in the store, not the current directory.
         datadir=str(Path(settings.store).resolve() / FAUST_DATADIR),
         topic_partitions=partitions,
@@ -79,14 +90,13 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
         web_enabled=False,
         producer_acks=-1,
         producer_max_request_size=DEAD_LETTER_MAX_BYTES,  # the default 1 MB would refuse the largest dead letters
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
+        producer_linger_ms=0,  # a batch record is already a batch; waiting adds only latency
     )
     topics = {spec.name: app.topic(spec.name, key_serializer="raw", value_serializer="raw") for spec in TOPICS}
-    users = app.Table("ingress-users", default=None, partitions=partitions)
-    seen = app.Table("ingress-seen", default=None, partitions=partitions)
-    clocks = app.Table("ingress-clocks", default=None, partitions=partitions)
-    sink_clocks = app.Table("sink-clocks", default=None, partitions=partitions)
+    routed = app.topic(routed_windows_topic(settings.app_id), key_serializer="raw", value_serializer="raw")
+    state_log = app.topic(ingress_state_topic(settings.app_id), key_serializer="raw", value_serializer="raw")
 
-    store_lock = asyncio.Lock()
     artifacts = Artifacts.in_store(store.root)
     # One device per process: the Set-up model, the serving adapters and in-process jobs all use it.
     device = default_device()
@@ -98,66 +108,96 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
     removed = artifacts.registry.clean_staging()  # before any job runs: only killed writers leave these
     if removed:
         log.warning("removed %d half-written adapter versions left by a killed job", removed)
-    session = SliceSession.resume(
-        settings.config,
-        settings.backbone,
-        settings.seed,
-        partitions,
-        trainer,
-        artifacts,
-        device,
-        settings.score_methods,
-    )
-    closed: list[SliceOutcome] = []
 
-    async def send_window(value: bytes, mark: bool) -> Any:
-        headers = dict(SliceMark.HEADERS) if mark else None
-        return await topics[ROUTED_WINDOWS].send(value=value, headers=headers)
+    def resume_session() -> SliceSession:
+        return SliceSession.resume(
+            settings.config,
+            settings.backbone,
+            settings.seed,
+            partitions,
+            trainer,
+            artifacts,
+            device,
+            settings.score_methods,
+        )
+
+    closed: list[SliceOutcome] = []
+    trace = Trace(settings.trace)
+
+    async def send_batch(value: bytes) -> Any:
+        return await routed.send(value=value, headers=list(RoutedBatch.HEADERS))
+
+    async def send_mark(value: bytes) -> Any:
+        return await routed.send(value=value, headers=list(SliceMark.HEADERS))
 
     async def send_dead_letter(value: bytes) -> Any:
         return await topics[DEAD_LETTERS].send(value=value)
+
+    async def send_delta(partition: int, value: bytes) -> Any:
+        return await state_log.send(value=value, partition=partition)
 
     async def send(topic: str, value: bytes) -> Any:
         return await topics[topic].send(value=value)
 
     def on_closed(outcome: SliceOutcome) -> None:
         closed.append(outcome)
-        serving.state = session.state  # this process's ingress: the editor's state, not a reload
+        serving.state = outcome.state  # this process's ingress: the editor's state, not a reload
 
-    ingress = Ingress(settings, serving, users, seen, clocks, send_window, send_dead_letter)
-    sink = InteractionSink(settings, store, store_lock, sink_clocks)
+    states = IngressStates(
+        settings.bootstrap,
+        ingress_state_topic(settings.app_id),
+        snapshot_root(store.root, settings.app_id),
+        send_delta,
+    )
+    ingress_stream: list[Any] = []  # the agent's stream, for acks from the commit timer
+
+    async def ack(event: Any) -> None:
+        await ingress_stream[0].ack(event)
+
+    ingress = Ingress(settings, serving, states, store.root, send_batch, send_mark, send_dead_letter, ack, trace)
     editor = RegionEditorAgent(
-        session,
+        resume_session(),
         store,
-        store_lock,
         f"stream-{settings.app_id}",
         lambda: read_catalogue(settings.bootstrap),
         send,
         on_closed,
+        trace,
     )
 
     @app.agent(topics[INTERACTIONS], name="ingress")
     async def ingress_agent(stream: Any) -> None:
-        async for events in stream.take_events(settings.ingress_batch, within=settings.ingress_linger_s):
+        ingress_stream[:] = [stream]
+        async for events in stream.noack_take(settings.ingress_batch, within=settings.ingress_linger_s):
             await ingress.process(events)
 
-    @app.agent(topics[INTERACTIONS], name="store-sink")
-    async def sink_agent(stream: Any) -> None:
-        async for events in stream.take_events(settings.sink_batch, within=settings.sink_flush_s):
-            await sink.write(events)
-
-    @app.agent(topics[ROUTED_WINDOWS], name="region-editor")
+    @app.agent(routed, name="region-editor")
     async def editor_agent(stream: Any) -> None:
         manual = stream.noack()
         async for event in manual.events():
             await editor.on_event(event, manual)
 
-    @app.agent(topics[ADAPTERS], name="published")
-    async def published_agent(stream: Any) -> None:
-        async for _ in stream:
-            await asyncio.to_thread(serving.refresh)  # another worker's slice: loads files, off the loop
+    @app.timer(interval=settings.commit_interval_s)  # type: ignore[untyped-decorator]
+    async def commit_idle() -> None:
+        await ingress.commit_if_due()
 
-    return StreamApp(app, ingress, sink, editor, store, closed)
+    @app.timer(interval=SERVING_REFRESH_S)  # type: ignore[untyped-decorator]
+    async def refresh_serving() -> None:
+        await asyncio.to_thread(serving.refresh)  # another worker's slice: loads files, off the loop
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types receivers as returning None
+    async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
+        await ingress.revoke({tp.partition for tp in revoked if tp.topic == INTERACTIONS})
+        if any(tp.topic == routed.get_topic_name() for tp in revoked):
+            editor.owner = False
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        await ingress.assign({tp.partition for tp in assigned if tp.topic == INTERACTIONS})
+        if any(tp.topic == routed.get_topic_name() for tp in assigned):
+            await editor.on_assigned(resume_session)
+
+    return StreamApp(app, ingress, editor, store, closed)
 
 
 def read_catalogue(bootstrap: str) -> pa.Table | None:

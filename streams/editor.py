@@ -1,4 +1,8 @@
-"""The region editor: the single writer of the bank, on the 1-partition ``routed-windows`` topic.
+"""The region editor: the single writer of the bank, on the 1-partition ``<app id>-routed-windows`` topic.
+
+Each record is a :class:`RoutedBatch` of one ingress batch (or a forwarded
+slice mark); the editor keeps one window per key (user, slice, position), so
+a batch re-sent after an ingress crash, whatever its cut, changes nothing.
 
 Events are acked by hand: a slice's windows and marks are acked only after
 the slice is closed and its bank, adapters and store rows are on disk. Until
@@ -15,19 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import numpy as np
 import pyarrow as pa
 
 from raie.online.artifacts import ARTIFACTS_DIR, directory_digest
 from raie.online.candidates import Candidate
 from raie.online.session import SliceOutcome, SliceSession
 from raie.online.trainer import JobEvent
-from raie.store import Store
 from raie.strategies import RAIE
-from schemas import AdapterPublished, RegionEdit, RoutedWindow, SliceMark, TrainJob
+from schemas import AdapterPublished, DeadLetter, RegionEdit, RoutedBatch, SchemaError, SliceMark, TrainJob
 from schemas.region_edit import EditOp
 from streams.events import is_mark, now_ms
-from streams.topic_names import ADAPTERS, REGION_EDITS, TRAIN_JOBS
+from streams.interaction_rows import compact_closed
+from streams.store_access import StoreAccess
+from streams.topic_names import ADAPTERS, DEAD_LETTERS, REGION_EDITS, TRAIN_JOBS
+from streams.trace import Trace
 
 log = logging.getLogger(__name__)
 
@@ -35,43 +40,87 @@ log = logging.getLogger(__name__)
 @dataclass
 class RegionEditorAgent:
     session: SliceSession
-    store: Store
-    store_lock: asyncio.Lock
+    store: StoreAccess
     run_id: str
     read_catalogue: Callable[[], pa.Table | None]  # blocking: reads the items topic to its end
     send: Any  # async (topic name, bytes) -> delivery future
     on_closed: Callable[[SliceOutcome], None]
+    trace: Trace = field(default_factory=lambda: Trace(None))
+    owner: bool = True
+    """Whether this worker owns routed-windows; a close that outlives its ownership is not committed."""
     held: dict[int, list[Any]] = field(default_factory=lambda: defaultdict(list))
 
     def __post_init__(self) -> None:
         self.session.on_job_event = self._send_job_event
 
+    async def on_assigned(self, resume: Callable[[], SliceSession]) -> None:
+        """This worker now owns ``routed-windows``: another worker may have closed slices
+        meanwhile, and what this one held from an earlier turn is re-read from the topic."""
+        self.owner = True
+        log.info("this worker owns routed-windows: it runs the region editor")  # tests look for "owns routed-windows"
+        stale = self.session.artifacts.closed_slices() > self.session.closed_slices
+        if stale or self.session.pending or self.held:
+            self.session = await asyncio.to_thread(resume)
+            self.session.on_job_event = self._send_job_event
+            self.held.clear()
+            log.info("region editor resumed after slice %d", self.session.closed_slices - 1)
+
     async def on_event(self, event: Any, stream: Any) -> None:
+        if not self.owner:
+            return  # fetched before a rebalance took routed-windows away: the new owner reads it
         if is_mark(event):
             mark = SliceMark.from_bytes(event.value)
             self.held[mark.slice].append(event)
             for ready in self.session.mark(mark.slice, mark.partition if mark.partition is not None else 0):
                 await self._close(ready, stream)
             return
-        window = RoutedWindow.from_bytes(event.value)
-        embedding = None if window.embedding is None else np.asarray(window.embedding, dtype=np.float32)
-        candidate = Candidate(
-            window.user_id, window.slice, window.position, window.context, window.target, window.ts_ms, embedding
-        )
-        if self.session.add(candidate):
-            self.held[window.slice].append(event)
+        try:
+            batch = RoutedBatch.from_bytes(event.value)
+        except SchemaError as error:
+            # Only the ingress writes this topic, so this is a bug or a foreign producer: keep the
+            # record for a person (the dead letters) rather than crash the bank's only writer.
+            message = event.message
+            letter = DeadLetter.of(error, message.topic, message.partition, message.offset, None, event.value, now_ms())
+            await self._send_all([(DEAD_LETTERS, letter.to_bytes())])
+            log.error(
+                "routed-windows offset %d is not a routed batch (%s); sent to the dead letters", message.offset, error
+            )
+            await stream.ack(event)
+            return
+        kept = False
+        for row in range(len(batch)):
+            embedded = batch.embedded is not None and bool(batch.embedded[row])
+            candidate = Candidate(
+                batch.user_id[row],
+                int(batch.slice[row]),
+                int(batch.position[row]),
+                batch.context[row],
+                batch.target[row],
+                int(batch.ts_ms[row]),
+                batch.embedding[row] if embedded and batch.embedding is not None else None,
+            )
+            kept = self.session.add(candidate) or kept
+        self.trace.applied(batch)
+        if kept:
+            self.held[int(batch.slice.max())].append(event)
         else:
-            await stream.ack(event)  # a window of a closed slice, re-read after a restart
+            await stream.ack(event)  # windows of closed slices, re-read after a restart
 
     async def _close(self, slice_index: int, stream: Any) -> None:
         catalogue = await asyncio.to_thread(self.read_catalogue) if slice_index == 0 else None
         outcome = await self.session.close(slice_index, catalogue)
-        async with self.store_lock:
-            await asyncio.to_thread(outcome.store, self.store, self.run_id, self.session.seed)
+        await self.store.writing(lambda store: outcome.store(store, self.run_id, self.session.seed))
         await self._send_all(self._audit_messages(outcome))  # at least once: a re-close sends them again
+        if not self.owner:
+            # A rebalance gave routed-windows to another worker while this slice trained: that
+            # worker re-reads the slice and closes it; committing here too would race it.
+            log.warning("slice %d closed after this worker lost routed-windows; not committed", slice_index)
+            return
         # Commit only once the rows are stored: a crash before this re-closes the slice.
         await self.session.commit(outcome)
         published = await asyncio.to_thread(self._published, outcome)  # hashes the slice's files: off the loop
+        closed = self.session.closed_slices
+        await self.store.writing(lambda store: compact_closed(store, closed))
         await self._send_all([(ADAPTERS, m.to_bytes()) for m in published])
         self.on_closed(outcome)
         for event in self.held.pop(slice_index, []):

@@ -1,35 +1,59 @@
-"""The ingress: validate, deduplicate, window, embed, route; one batch of events at a time.
+"""The ingress, the one agent on ``interactions``: validate, deduplicate, window, embed, route, store.
 
-For every batch, effects become durable in this order: dead letters and
-routed windows are delivered first, then the tables (user windows, seen event
-ids, slice clocks) are updated, and only then does Faust ack the batch. A
-crash anywhere re-reads events whose windows may already be out; the editor
-keeps windows by key, so a repeat changes nothing. Some of the table updates
-may be saved too: ``seen`` keeps where each event id was first read, so the
-same event at the same position is a re-read, not a duplicate, and a user's
-state knows the last position it took in, so no event is applied twice.
+Per batch of records (a few milliseconds' worth), in order:
+
+- a record already applied (at or below its partition's ``last_offset``, a
+  re-read after a crash) is skipped;
+- a malformed one goes to the dead letters with its reason and bytes;
+- an event id seen before (within the seen horizon) is a duplicate;
+- an accepted event becomes a store row and, if positive, may complete a
+  window; the batch's windows are embedded in one forward pass off the loop,
+  routed, and sent as ONE binary record per partition (:class:`RoutedBatch`).
+
+Windows go out at once (the editor's latency); what makes the batch durable
+waits for a *commit*, every ``commit_interval_s``: the windows' and dead
+letters' deliveries, then the store rows (one Parquet chunk per partition,
+written in a thread), then one state delta per partition. Only then are the
+records acked. The delta is the commit point: a crash before it re-reads the
+records from the state before them, and sends the same windows (the editor
+keeps one per key) and the same rows (the store's view keeps one per event).
+
+A slice mark is forwarded after a commit, and recorded in the clock after
+it is forwarded, so a crash in between forwards it again (the editor counts
+a partition's mark once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from raie.online.candidates import Candidate
 from raie.online.slice_clock import PartitionClock
-from raie.online.user_state import UserState, next_window
-from schemas import DeadLetter, Interaction, RoutedWindow, SchemaError, SliceMark
-from schemas.routed_window import window_id
+from raie.online.user_state import next_window
+from schemas import DeadLetter, Interaction, RoutedBatch, SchemaError, SliceMark
+from schemas.interaction_fast import decode_interaction
 from streams.events import is_mark, now_ms
+from streams.ingress_states import IngressStates
+from streams.interaction_rows import InteractionRows, write_rows
+from streams.partition_state import PartitionState
 from streams.serving import ServingState
 from streams.settings import WorkerSettings
-from streams.tables import get, put
 from streams.topic_names import INTERACTIONS
+from streams.trace import Trace
 
 log = logging.getLogger(__name__)
+
+Send = Callable[[bytes], Awaitable[Any]]
+"""async (value) -> a delivery future."""
+Ack = Callable[[Any], Awaitable[Any]]
 
 
 @dataclass
@@ -38,14 +62,9 @@ class _Pending:
 
     candidate: Candidate
     event_id: str
-    partition: int
     offset: int
-    ingested_at_ms: int
-
-
-_Updates = dict[tuple[int, str], tuple[Any, int, Any]]
-"""(id(table), key) -> (table, changelog partition, value): the last value per key,
-so a user with many events in a batch costs one changelog record, not one each."""
+    published_ms: int
+    read_ms: int
 
 
 @dataclass
@@ -56,177 +75,244 @@ class IngressCounts:
     not_positive: int = 0
     windows: int = 0
     marks: int = 0
+    reread: int = 0
+    commits: int = 0
 
 
 @dataclass
 class Ingress:
     settings: WorkerSettings
     serving: ServingState
-    users: Any  # Faust table: user_id -> UserState JSON
-    seen: Any  # Faust table: event_id -> [partition, offset] where it was first read
-    clocks: Any  # Faust table: str(partition) -> mark offsets
-    send_window: Any  # async (bytes, is_mark) -> delivery future
-    send_dead_letter: Any  # async (bytes) -> delivery future
+    states: IngressStates
+    store_root: Path
+    send_batch: Send
+    send_mark: Send
+    send_dead_letter: Send
+    ack: Ack
+    trace: Trace = field(default_factory=lambda: Trace(None))
     counts: IngressCounts = field(default_factory=IngressCounts)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held by a batch and by a commit: a commit never acks a record whose windows are not sent."""
+    owned: set[int] = field(default_factory=set)
+    """Input partitions the group gives this worker now; records of others are left alone."""
+    _rows: dict[int, InteractionRows] = field(default_factory=dict)
+    _deliveries: list[Awaitable[Any]] = field(default_factory=list)
+    _unacked: list[Any] = field(default_factory=list)
+    _last_commit: float = field(default_factory=time.monotonic)
 
     async def process(self, events: Sequence[Any]) -> None:
-        """One batch, in order; a slice mark flushes what came before it."""
-        pending: list[_Pending] = []
-        deliveries: list[Awaitable[Any]] = []
-        updates: _Updates = {}
-        users: dict[str, UserState] = {}
-        clocks: dict[int, PartitionClock] = {}
-        seen_now: dict[str, tuple[int, int]] = {}
-        for event in events:
-            message = event.message
-            partition, offset, raw = message.partition, message.offset, event.value
-            clock = clocks.get(partition) or clocks.setdefault(partition, self._clock(partition))
-            if is_mark(event):
-                await self._flush(pending, deliveries, updates)
-                await self._mark(raw, clock, partition, offset)
-                continue
-            try:
-                if raw is None:
-                    raise SchemaError("empty value (a tombstone); send an Interaction v1 JSON object", None)
-                interaction = Interaction.from_bytes(raw)
-            except SchemaError as error:
-                letter = DeadLetter.of(error, INTERACTIONS, partition, offset, message.key, raw or b"", now_ms())
-                deliveries.append(await self.send_dead_letter(letter.to_bytes()))
-                self.counts.dead_letters += 1
-                continue
-            first_seen = seen_now.get(interaction.event_id) or _first_read(get(self.seen, interaction.event_id))
-            if first_seen is not None and first_seen != (partition, offset):
-                self.counts.duplicates += 1  # re-sent; the same position is a re-read after a restart
-                continue
-            seen_now[interaction.event_id] = (partition, offset)
-            if self.settings.watermark is not None:
-                for closed in clock.watermark_marks(offset, interaction.ts_ms, self.settings.watermark):
-                    await self._flush(pending, deliveries, updates)
-                    end = self.settings.watermark.end_of(closed)
-                    await self._forward_mark(SliceMark(closed, end, "watermark", partition, now_ms()))
-                updates[(id(self.clocks), str(partition))] = (self.clocks, partition, clock.to_json())
-            slice_index = clock.slice_at(offset)
-            self.counts.accepted += 1
-            updates[(id(self.seen), interaction.event_id)] = (self.seen, partition, [partition, offset])
-            if not self._is_positive(interaction):
-                self.counts.not_positive += 1
-                continue
-            user = interaction.user_id
-            state = users.get(user) or _load_user(self.users, user)
-            if state is not None and state.contains(partition, offset):
-                continue  # its window went out before the state was saved
-            protocol = self.settings.config.protocol
-            updated, candidate = next_window(
-                state,
-                user,
-                interaction.item_id,
-                interaction.ts_ms,
-                slice_index,
-                protocol.context_len,
-                shortest=protocol.shortest_context,
-                across_slices=protocol.context_across_blocks,
-            )
-            users[user] = updated.applied_at(partition, offset)
-            updates[(id(self.users), user)] = (self.users, partition, users[user].to_json())
-            if candidate is not None:
-                pending.append(_Pending(candidate, interaction.event_id, partition, offset, now_ms()))
-        await self._flush(pending, deliveries, updates)
+        """One batch, in order; commits when the commit interval or size is reached."""
+        async with self.lock:
+            pending: dict[int, list[_Pending]] = {}
+            for event in events:
+                message = event.message
+                if message.partition not in self.owned:
+                    continue  # fetched before a rebalance moved its partition: the new owner reads it
+                state = await self.states.get(message.partition)
+                if message.offset <= state.last_offset:
+                    self.counts.reread += 1  # applied before a restart; its effects are durable
+                elif is_mark(event):
+                    await self._route(pending)
+                    await self._mark(event.value, state, message.offset, message.key)
+                else:
+                    await self._take(event, state, pending)
+                # Only now: a commit inside _mark or _take must not ack the record it waits for.
+                self._unacked.append(event)
+            await self._route(pending)
+            if self._due():
+                await self._commit()
+
+    async def assign(self, partitions: set[int]) -> None:
+        async with self.lock:
+            self.owned = set(partitions)
+
+    async def revoke(self, partitions: set[int]) -> None:
+        """The group moves ``partitions`` away: forget their state and their uncommitted work,
+        unacked, so the next owner re-reads it (a batch in progress finishes first: the lock)."""
+        async with self.lock:
+            self.owned -= partitions
+            self.states.revoke(partitions)
+            for partition in partitions:
+                self._rows.pop(partition, None)
+            self._unacked = [e for e in self._unacked if e.message.partition not in partitions]
+
+    async def commit_if_due(self) -> None:
+        """From a timer: an idle stream still makes its last records durable."""
+        async with self.lock:
+            if self._unacked and self._due():
+                await self._commit()
+
+    async def _take(self, event: Any, state: PartitionState, pending: dict[int, list[_Pending]]) -> None:
+        message, raw = event.message, event.value
+        partition, offset = message.partition, message.offset
+        try:
+            if raw is None:
+                raise SchemaError("empty value (a tombstone); send an Interaction v1 JSON object", None)
+            interaction = decode_interaction(raw)
+        except SchemaError as error:
+            letter = DeadLetter.of(error, INTERACTIONS, partition, offset, message.key, raw or b"", now_ms())
+            self._deliveries.append(await self.send_dead_letter(letter.to_bytes()))
+            self.counts.dead_letters += 1
+        else:
+            if interaction.event_id in state.seen:
+                self.counts.duplicates += 1  # re-sent under an id already accepted
+            else:
+                await self._close_by_watermark(interaction.ts_ms, state, offset, pending)
+                self._accept(interaction, state, partition, offset, message.timestamp, pending)
+        state.advance(offset)  # last: a commit before this point must re-read this record
+
+    async def _close_by_watermark(
+        self, ts_ms: int, state: PartitionState, offset: int, pending: dict[int, list[_Pending]]
+    ) -> None:
+        """Close the slices an event's time has passed: commit, forward their marks, then
+        record them in the clock (the same order as a replayer's mark)."""
+        watermark, clock = self.settings.watermark, state.clock
+        if (
+            watermark is None
+            or watermark.slice_of(ts_ms) <= clock.open_slice
+            or clock.slice_at(offset) < clock.open_slice
+        ):
+            return
+        await self._route(pending)
+        await self._commit()
+        closing = PartitionClock(list(clock.mark_offsets))
+        for closed in closing.watermark_marks(offset, ts_ms, watermark):
+            await self._forward(SliceMark(closed, watermark.end_of(closed), "watermark", state.partition, now_ms()))
+            self.counts.marks += 1
+        clock.mark_offsets[:] = closing.mark_offsets
+        state.clock_changed()
+
+    def _accept(
+        self,
+        interaction: Interaction,
+        state: PartitionState,
+        partition: int,
+        offset: int,
+        published_ms: int,
+        pending: dict[int, list[_Pending]],
+    ) -> None:
+        slice_index = state.clock.slice_at(offset)
+        state.accept(interaction.event_id, interaction.ts_ms)
+        rows = self._rows.get(partition) or self._rows.setdefault(partition, InteractionRows(partition))
+        rows.add(interaction, slice_index, offset)
+        self.counts.accepted += 1
+        if not self._is_positive(interaction):
+            self.counts.not_positive += 1
+            return
+        protocol = self.settings.config.protocol
+        user = interaction.user_id
+        updated, candidate = next_window(
+            state.users.get(user),
+            user,
+            interaction.item_id,
+            interaction.ts_ms,
+            slice_index,
+            protocol.context_len,
+            shortest=protocol.shortest_context,
+            across_slices=protocol.context_across_blocks,
+        )
+        state.set_user(user, updated)
+        if candidate is not None:
+            item = _Pending(candidate, interaction.event_id, offset, int(published_ms), now_ms())
+            pending.setdefault(partition, []).append(item)
 
     def _is_positive(self, interaction: Interaction) -> bool:
         threshold = self.settings.config.preprocess.min_rating
         return interaction.rating is None or threshold is None or interaction.rating >= threshold
 
-    def _clock(self, partition: int) -> PartitionClock:
-        stored = get(self.clocks, str(partition))
-        return PartitionClock.from_json(stored) if stored is not None else PartitionClock()
+    def _due(self) -> bool:
+        waited = time.monotonic() - self._last_commit
+        return waited >= self.settings.commit_interval_s or sum(map(len, self._rows.values())) >= (
+            self.settings.commit_events
+        )
 
-    async def _mark(self, raw: bytes, clock: PartitionClock, partition: int, offset: int) -> None:
+    async def _mark(self, raw: bytes | None, state: PartitionState, offset: int, key: bytes | None) -> None:
+        partition = state.partition
         try:
-            mark = SliceMark.from_bytes(raw)
+            mark = SliceMark.from_bytes(raw or b"")
         except SchemaError as error:
-            letter = DeadLetter.of(error, INTERACTIONS, partition, offset, None, raw, now_ms())
-            await (await self.send_dead_letter(letter.to_bytes()))
+            state.advance(offset)
+            letter = DeadLetter.of(error, INTERACTIONS, partition, offset, key, raw or b"", now_ms())
+            self._deliveries.append(await self.send_dead_letter(letter.to_bytes()))
             self.counts.dead_letters += 1
             return
-        closed = clock.mark(offset)
-        if closed is None:
-            return  # re-read after a restart: forwarded the first time
+        marks = state.clock.mark_offsets
+        if marks and offset <= marks[-1]:
+            state.advance(offset)  # known already: forwarded before a restart
+            return
+        await self._commit()  # the slice's rows are durable before anyone may close it
+        closed = state.clock.open_slice
         if closed != mark.slice:
             log.warning("partition %d: mark for slice %d arrived as its slice %d", partition, mark.slice, closed)
-        await self._forward_mark(SliceMark(closed, mark.end_ms, mark.origin, partition, now_ms()))
-        await (await put(self.clocks, partition, str(partition), clock.to_json()))
+        await self._forward(SliceMark(closed, mark.end_ms, mark.origin, partition, now_ms()))
+        state.clock.mark(offset)
+        state.clock_changed()
+        state.advance(offset)
         self.counts.marks += 1
 
-    async def _forward_mark(self, mark: SliceMark) -> None:
-        await (await self.send_window(mark.to_bytes(), True))
+    async def _forward(self, mark: SliceMark) -> None:
+        await (await self.send_mark(mark.to_bytes()))
 
-    async def _flush(self, pending: list[_Pending], deliveries: list[Awaitable[Any]], updates: _Updates) -> None:
-        """Deliver the batch's windows and dead letters, then save the state they came from."""
-        if pending:
-            deliveries += [await self.send_window(w.to_bytes(), False) for w in await self._routed(pending)]
-            self.counts.windows += len(pending)
-        await asyncio.gather(*deliveries)
-        saved = [await put(table, partition, key, value) for (_, key), (table, partition, value) in updates.items()]
-        await asyncio.gather(*saved)
+    async def _commit(self) -> None:
+        """Deliveries, then rows, then state deltas, then acks (see the module docstring)."""
+        await asyncio.gather(*self._deliveries)
+        self._deliveries.clear()
+        rows = [r for r in self._rows.values() if len(r)]
+        self._rows = {}
+        if rows:
+            await asyncio.to_thread(write_rows, self.store_root, rows)
+        await self.states.commit()
+        for event in self._unacked:
+            await self.ack(event)
+        self._unacked.clear()
+        self._last_commit = time.monotonic()
+        self.counts.commits += 1
+
+    async def _route(self, pending: dict[int, list[_Pending]]) -> None:
+        """Embed and route the windows that can be (none of slice 0, none before the Set-up
+        model exists: the editor represents those when it closes their slice), and send one
+        batch record per partition; their deliveries are awaited at the next commit."""
+        batches = [(partition, windows) for partition, windows in pending.items() if windows]
         pending.clear()
-        deliveries.clear()
-        updates.clear()
-
-    async def _routed(self, pending: list[_Pending]) -> list[RoutedWindow]:
-        """Embed and route the windows that can be: none of slice 0, and none before
-        the Set-up model exists (another partition may still be in slice 0, so waiting
-        for it here could wait for this very partition). The editor represents the
-        windows that arrive without an embedding when it closes their slice."""
-        routable = [i for i, p in enumerate(pending) if p.candidate.slice > 0 and self.serving.state is not None]
-        routed = [_routed_window(p, None, None, None, None, None) for p in pending]
-        if not routable:
-            return routed
-        reps = await self.serving.embed([pending[i].candidate.context for i in routable])
-        routes, regions, version = self.serving.route(reps)
-        for row, i in enumerate(routable):
-            embedding = tuple(float(v) for v in reps[row])
-            p1, p2 = float(routes.p1[row]), float(routes.p2[row])
-            routed[i] = _routed_window(pending[i], embedding, int(regions[row]), p1, p2, version)
-        return routed
-
-
-def _first_read(stored: Any) -> tuple[int, int] | None:
-    """Where a seen event id was first read; tables written before positions were
-    kept hold its slice number instead, which counts as read somewhere else."""
-    if stored is None:
-        return None
-    return (int(stored[0]), int(stored[1])) if isinstance(stored, list) else (-1, -1)
-
-
-def _load_user(table: Any, user: str) -> UserState | None:
-    stored = get(table, user)
-    return UserState.from_json(stored) if stored is not None else None
-
-
-def _routed_window(
-    p: _Pending,
-    embedding: tuple[float, ...] | None,
-    region: int | None,
-    p1: float | None,
-    p2: float | None,
-    version: int | None,
-) -> RoutedWindow:
-    c = p.candidate
-    return RoutedWindow(
-        window_id=window_id(c.user_id, c.slice, c.position),
-        user_id=c.user_id,
-        slice=c.slice,
-        position=c.position,
-        context=c.context,
-        target=c.target,
-        ts_ms=c.ts_ms,
-        event_id=p.event_id,
-        embedding=embedding,
-        region_id=region,
-        p1=p1,
-        p2=p2,
-        bank_version=version,
-        partition=p.partition,
-        offset=p.offset,
-        ingested_at_ms=p.ingested_at_ms,
-    )
+        if not batches:
+            return
+        flat = [p for _, windows in batches for p in windows]
+        routable = [i for i, p in enumerate(flat) if p.candidate.slice > 0 and self.serving.state is not None]
+        reps = regions = None
+        routes: Any = None
+        version: int | None = None
+        if routable:
+            reps = await self.serving.embed([flat[i].candidate.context for i in routable])
+            routes, regions, version = self.serving.route(reps)
+        position = np.full(len(flat), -1, dtype=np.int64)  # row among the embedded ones, or -1
+        position[routable] = np.arange(len(routable))
+        start = 0
+        for partition, windows in batches:
+            mine = position[start : start + len(windows)]
+            start += len(windows)
+            rows, among = np.flatnonzero(mine >= 0), mine[mine >= 0]
+            candidates = [w.candidate for w in windows]
+            routed = len(rows) > 0 and reps is not None
+            batch = RoutedBatch.build(
+                partition=partition,
+                produced_ms=now_ms(),
+                bank_version=version if routed else None,
+                user_id=[c.user_id for c in candidates],
+                slice=[c.slice for c in candidates],
+                position=[c.position for c in candidates],
+                context=[c.context for c in candidates],
+                target=[c.target for c in candidates],
+                ts_ms=[c.ts_ms for c in candidates],
+                event_id=[w.event_id for w in windows],
+                offset=[w.offset for w in windows],
+                published_ms=[w.published_ms for w in windows],
+                read_ms=[w.read_ms for w in windows],
+                routed_rows=rows,
+                embedding=reps[among] if routed and reps is not None else None,
+                region_id=regions[among] if routed and regions is not None else None,
+                p1=routes.p1[among] if routed else None,
+                p2=routes.p2[among] if routed else None,
+            )
+            self._deliveries.append(await self.send_batch(batch.to_bytes()))
+            self.counts.windows += len(windows)
+            self.trace.produced(len(windows), len(windows))

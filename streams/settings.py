@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,13 +28,21 @@ class WorkerSettings:
     watermark: Watermark | None = None
     """Close slices by event time; None closes them only at the replayer's slice marks."""
     ingress_batch: int = 1024
-    """Events per embedding batch: one forward pass amortises its overhead over many windows."""
-    ingress_linger_s: float = 0.1
-    """How long a partial batch waits for more events: bounds the latency a batch adds."""
-    sink_batch: int = 20_000
-    """Interactions per Parquet chunk: few files, each flushed within ``sink_flush_s``."""
-    sink_flush_s: float = 2.0
-    """Longest wait before accepted interactions are durable and visible in the store."""
+    """Most records per ingress batch: one embedding pass and one routed record per partition each."""
+    ingress_linger_s: float = 0.005
+    """How long a partial batch waits for more records: the latency a batch adds. A few
+    milliseconds already gather hundreds of records at full speed; under light load a
+    window is on its way to the editor within them."""
+    commit_interval_s: float = 1.0
+    """How often the ingress makes its work durable (store rows, state deltas) and acks it:
+    the records a crash makes it re-read, and the Parquet chunk count (one per partition each)."""
+    commit_events: int = 20_000
+    """Commit earlier once this many events wait: bounds the rows held in memory."""
+    torch_threads: int = field(default_factory=lambda: default_torch_threads())
+    """Torch intra-op threads of the worker: the cores minus one for the event loop, so the
+    forward pass in its thread does not fight the loop for the CPU."""
+    trace: Path | None = None
+    """A JSON-lines file of per-batch stage times (streams/trace.py), for benchmarks; None: off."""
     trainer: Literal["ray", "in-process"] = "ray"
     """Where adapter jobs run: the Ray pool, or one at a time in a thread of the worker."""
     pool: RayPoolConfig = field(default_factory=RayPoolConfig)
@@ -43,9 +52,13 @@ class WorkerSettings:
     def __post_init__(self) -> None:
         # Checked here too, not only by the CLI: tests and benchmarks build settings directly,
         # and a zero batch or wait would stall an agent instead of failing.
-        for name in ("ingress_batch", "sink_batch"):
+        for name in ("ingress_batch", "commit_events", "torch_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"{getattr(self, name)} < 1", "use a positive number of events")
-        for name in ("ingress_linger_s", "sink_flush_s"):
+        for name in ("ingress_linger_s", "commit_interval_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, f"{getattr(self, name)} is not > 0", "use a positive number of seconds")
+
+
+def default_torch_threads() -> int:
+    return max(1, (os.cpu_count() or 2) - 1)

@@ -21,6 +21,9 @@ INTERACTIONS = "interactions"
 DEAD_LETTERS = "interactions.dlq"
 ITEMS = "items"
 ROUTED_WINDOWS = "routed-windows"
+"""Suffix of a pipeline's internal topic ``<app id>-routed-windows`` (:func:`pipeline_topics`)."""
+INGRESS_STATE = "ingress-state"
+"""Suffix of a pipeline's internal topic ``<app id>-ingress-state``: the ingress's state deltas."""
 REGION_EDITS = "region-edits"
 TRAIN_JOBS = "train-jobs"
 ADAPTERS = "adapters"
@@ -61,12 +64,40 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ITEMS, partitions=1, compacted=True),
     # Rejected events wait here for a person to look at them; a month gives time to.
     TopicSpec(DEAD_LETTERS, partitions=1, retention_ms=MONTH_MS, max_message_bytes=DEAD_LETTER_MAX_BYTES),
-    # Derived from interactions and rebuilt by re-consuming them, so it needs no
-    # longer history than its source.
-    TopicSpec(ROUTED_WINDOWS, partitions=1, retention_ms=WEEK_MS),
     # Small audit trails of what the stream decided and trained; one partition
     # keeps their global order, a month keeps them around for the report.
     TopicSpec(REGION_EDITS, partitions=1, retention_ms=MONTH_MS),
     TopicSpec(TRAIN_JOBS, partitions=1, retention_ms=MONTH_MS),
     TopicSpec(ADAPTERS, partitions=1, retention_ms=MONTH_MS),
 )
+
+
+def routed_windows_topic(app_id: str) -> str:
+    return f"{app_id}-{ROUTED_WINDOWS}"
+
+
+def ingress_state_topic(app_id: str) -> str:
+    return f"{app_id}-{INGRESS_STATE}"
+
+
+ROUTED_WINDOWS_RETENTION_MS = WEEK_MS
+"""An open slice's windows wait un-acked on ``routed-windows`` until the slice
+closes, so a slice may not last longer than this (``raie worker`` refuses a
+longer ``--slice-days``)."""
+
+
+def pipeline_topics(app_id: str, interaction_partitions: int) -> tuple[TopicSpec, ...]:
+    """The internal topics of the pipeline run by consumer group ``app_id``.
+
+    Prefixed by the group, as Kafka Streams names its internal topics: they are
+    derived from ``interactions`` by that group alone, so a second pipeline (a
+    benchmark's fresh group, a test on a shared broker) starts from empty ones
+    instead of reading another run's windows or state.
+    """
+    return (
+        # One partition: the bank has a single writer, which reads it.
+        TopicSpec(routed_windows_topic(app_id), partitions=1, retention_ms=ROUTED_WINDOWS_RETENTION_MS),
+        # One partition per input partition: a worker restoring input partition p reads only p's deltas.
+        # Snapshots in the store bound what a restore reads; a week covers a stopped worker's weekend.
+        TopicSpec(ingress_state_topic(app_id), partitions=interaction_partitions, retention_ms=WEEK_MS),
+    )

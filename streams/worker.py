@@ -29,7 +29,4 @@ def run_worker(settings: WorkerSettings, loglevel: str = "INFO") -> None:
     partitions = interaction_partitions(settings.bootstrap)
     stream = build_app(settings, partitions)
     log.info("stream worker: %d interaction partitions, store %s", partitions, settings.store)
-    try:
-        faust.Worker(stream.app, loglevel=loglevel, quiet=True).execute_from_commandline()
-    finally:
-        stream.store.close()
+    faust.Worker(stream.app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -23,7 +23,7 @@ from raie.store.store import check_root
 from streams.cli.options import bootstrap_servers, kafka_name
 from streams.connect import DEFAULT_BOOTSTRAP
 from streams.settings import WorkerSettings
-from streams.topic_names import DAY_MS
+from streams.topic_names import DAY_MS, ROUTED_WINDOWS_RETENTION_MS
 from workers.pool_config import PoolConfigError, RayPoolConfig, parse_injected_failures
 
 RAY_START_ERRORS = (RuntimeError, OSError)
@@ -79,9 +79,25 @@ def _add_slice_arguments(worker: argparse.ArgumentParser) -> None:
     # Faust reads a zero wait as "no limit": a partial batch would then wait forever.
     worker.add_argument(
         "--linger-ms",
-        type=above(float, 0.0, "100"),
+        type=above(float, 0.0, "5"),
         default=None,
         help=f"longest wait for a batch to fill (default {WorkerSettings.ingress_linger_s * 1000:g})",
+    )
+    worker.add_argument(
+        "--commit-ms",
+        type=above(float, 0.0, "1000"),
+        default=None,
+        help="how often store rows and state are made durable and records acked "
+        f"(default {WorkerSettings.commit_interval_s * 1000:g})",
+    )
+    worker.add_argument(
+        "--torch-threads",
+        type=at_least(int, 1, "1"),
+        default=None,
+        help="torch threads of the worker (default: the cores minus one, for the event loop)",
+    )
+    worker.add_argument(
+        "--trace", type=Path, default=None, help="append per-batch stage times to this JSON-lines file (benchmarks)"
     )
     worker.add_argument(
         "--score-methods",
@@ -186,12 +202,28 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
         settings = replace(settings, ingress_batch=args.batch)
     if args.linger_ms is not None:
         settings = replace(settings, ingress_linger_s=args.linger_ms / 1000)
+    if args.commit_ms is not None:
+        settings = replace(settings, commit_interval_s=args.commit_ms / 1000)
+    if args.torch_threads is not None:
+        settings = replace(settings, torch_threads=args.torch_threads)
+    if args.trace is not None:
+        settings = replace(settings, trace=args.trace)
     return settings
 
 
 def watermark(origin_ms: int, slice_days: float | None) -> Watermark | None:
     if slice_days is None:
         return None
+    if slice_days * DAY_MS > ROUTED_WINDOWS_RETENTION_MS:
+        # An open slice's windows wait un-acked on routed-windows until it closes; the broker
+        # would delete the oldest of a longer slice before the editor could use them.
+        raise ConfigError(
+            "--slice-days",
+            f"{slice_days} days is longer than routed-windows keeps records "
+            f"({ROUTED_WINDOWS_RETENTION_MS / DAY_MS:g} days)",
+            f"use at most {ROUTED_WINDOWS_RETENTION_MS / DAY_MS:g}, or raise ROUTED_WINDOWS_RETENTION_MS "
+            "in streams/topic_names.py and the topic's retention.ms together",
+        )
     try:
         return Watermark(origin_ms, round(slice_days * DAY_MS))
     except ConfigError:  # positive, but shorter than the millisecond that event times count in
@@ -200,9 +232,10 @@ def watermark(origin_ms: int, slice_days: float | None) -> Watermark | None:
 
 def start_services(settings: WorkerSettings) -> None:
     """Reach the broker, then start or join Ray: runtime failures (exit 1), each before the slower next step."""
-    from streams.admin import ensure_topics
+    from streams.admin import ensure_pipeline_topics, ensure_topics
 
     ensure_topics(settings.bootstrap)
+    ensure_pipeline_topics(settings.bootstrap, settings.app_id)
     if settings.trainer == "ray":
         start_ray(settings.pool)
 

@@ -157,3 +157,46 @@ def run_stream(
             code = worker.stop()
         assert code == 0, f"the worker did not stop cleanly on SIGTERM{worker.tail()}"
         return run.result()
+
+
+EDITOR_LINE = "owns routed-windows"
+"""What a worker logs each time the group gives it the editor's partition (streams/editor.py)."""
+
+
+def run_group_stream(root: Path, data_dir: Path, config_path: Path, *, speed: float) -> StreamResult:
+    """Two workers in one group on one store; once Set-up has closed, the one running the
+    editor is killed with kill -9 mid-stream and the other finishes the run alone."""
+    with FRESH.running_empty() as bootstrap:
+        options = ("--trainer", "in-process")  # two local Ray clusters on one machine would fight over ports
+        run = StreamRun(bootstrap, "yelp", data_dir, config_path, root, options)
+        (root / "second").mkdir()
+        workers = [run.worker, WorkerProcess(bootstrap, run.worker.store, root / "second", run.worker.options)]
+        for worker in workers:
+            worker.start()
+        replay = run.replay(speed)
+        survivor = workers[0]
+        try:
+            survivor.wait_for_slices(1, CLOSE_WITHIN_S)
+            assert replay.poll() is None, "the replay ended before the kill; slow it down"
+            editor = max(workers, key=_last_editor_assignment)
+            assert _last_editor_assignment(editor), "no worker took the editor's partition"
+            survivor = workers[1 - workers.index(editor)]
+            editor.kill()
+            survivor.wait_for_slices(SLICES, CLOSE_WITHIN_S)
+            assert replay.wait(timeout=CLOSE_WITHIN_S) == 0, (root / "replay.log").read_text()
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+            for worker in workers:
+                if worker is not survivor and worker.process is not None and worker.process.poll() is None:
+                    worker.kill()
+            code = survivor.stop()
+        assert code == 0, f"the surviving worker did not stop cleanly on SIGTERM{survivor.tail()}"
+        return run.result()
+
+
+def _last_editor_assignment(worker: WorkerProcess) -> str:
+    """The log timestamp of the worker's last editor assignment ('' if none): Faust's
+    '[YYYY-MM-DD HH:MM:SS,mmm]' prefix sorts as text."""
+    lines = [line for line in worker.logs[-1].read_text(errors="replace").splitlines() if EDITOR_LINE in line]
+    return lines[-1][: lines[-1].find("]") + 1] if lines else ""

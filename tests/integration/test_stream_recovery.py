@@ -16,13 +16,15 @@ from raie.config import ExperimentConfig
 from raie.config_files import save_config
 from raie.experiment import adapt, train_setup_model
 from raie.protocol.blocks import ProtocolData
-from tests.integration.stream_run import StreamResult, run_stream
+from tests.integration.stream_run import StreamResult, run_group_stream, run_stream
 
 pytestmark = pytest.mark.integration
 
 REPLAY_SECONDS = 30.0
 """The crash run replays paced to about this long, so the worker dies in the middle of it."""
 CENTRE_TOLERANCE = 1e-5
+GROUP_REPLAY_SECONDS = 60.0
+"""Long enough that Set-up closes, with both workers in the group, while the replay still runs."""
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +86,24 @@ def test_a_killed_worker_resumes_to_the_same_store_and_bank(
     assert crashed.windows == undisturbed.windows
     assert crashed.duplicated_windows == 0
     assert crashed.recall10.keys() == undisturbed.recall10.keys()
+
+
+def test_two_workers_share_the_group_and_the_survivor_of_a_kill_finishes_alone(
+    undisturbed: StreamResult, synthetic_yelp_dir: Path, synthetic_data: ProtocolData, config_path: Path, tmp_path: Path
+) -> None:
+    ts = synthetic_data.positives.ts
+    speed = float(ts.max() - ts.min()) / GROUP_REPLAY_SECONDS
+    grouped = run_group_stream(tmp_path, synthetic_yelp_dir, config_path, speed=speed)
+
+    assert grouped.interactions == undisturbed.interactions  # every event once
+    assert grouped.edits == undisturbed.edits
+    assert grouped.regions.keys() == undisturbed.regions.keys()
+    for slice_index, regions in undisturbed.regions.items():
+        assert [r[:2] for r in grouped.regions[slice_index]] == [r[:2] for r in regions]
+        for mine, theirs in zip(grouped.regions[slice_index], regions, strict=True):
+            np.testing.assert_allclose(mine[2], theirs[2], atol=CENTRE_TOLERANCE)
+    np.testing.assert_array_equal(grouped.bank.ids, undisturbed.bank.ids)
+    np.testing.assert_array_equal(grouped.bank.count, undisturbed.bank.count)
+    np.testing.assert_allclose(grouped.bank.centres, undisturbed.bank.centres, atol=CENTRE_TOLERANCE)
+    assert grouped.windows == undisturbed.windows
+    assert grouped.duplicated_windows == 0

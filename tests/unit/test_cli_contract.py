@@ -246,6 +246,7 @@ def test_ray_that_cannot_start_exits_1_with_one_line(
         raise ConnectionError("Could not find any running Ray instance.\nPlease specify the one to connect to.")
 
     monkeypatch.setattr(streams.admin, "ensure_topics", lambda bootstrap: None)  # a broker that answers
+    monkeypatch.setattr(streams.admin, "ensure_pipeline_topics", lambda bootstrap, app_id: None)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", init)
     assert main(worker(tmp_path / "store", "--ray-address", "10.0.0.1:6379")) == 1

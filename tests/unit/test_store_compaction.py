@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -253,63 +249,35 @@ def test_only_deduplicated_tables_and_partial_keys_can_be_compacted(store: Store
     assert store.compact(TABLE, {"slice": 9}) == NOTHING_DONE
 
 
-# The sink: compaction once a slice is closed in every partition it has seen.
+# The ingress's rows: one chunk per partition and commit; the editor compacts closed slices.
 
 
-@dataclass
-class FakeTable:
-    """The part of a Faust table the sink uses: ``data`` and a changelog that accepts sends."""
+def interaction(offset: int) -> Any:
+    from schemas import Interaction
 
-    data: dict[str, Any] = field(default_factory=dict)
-    changelog_topic: Any = None
-    key_serializer: Any = None
-    value_serializer: Any = None
-
-    def __post_init__(self) -> None:
-        async def send(**_: Any) -> asyncio.Future[None]:
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            future.set_result(None)
-            return future
-
-        self.changelog_topic = SimpleNamespace(send=send)
+    return Interaction(f"p-{offset}", "u", f"i{offset}", 1_700_000_000_000 + offset, "t", 4.0)
 
 
-def event(partition: int, offset: int) -> Any:
-    value = json.dumps(
-        {"event_id": f"p{partition}-{offset}", "user_id": "u", "item_id": "i", "ts": 1_700_000_000_000, "source": "t"}
-    )
-    return SimpleNamespace(
-        message=SimpleNamespace(partition=partition, offset=offset), value=value.encode(), headers={}
-    )
+def test_closed_slices_are_compacted_and_late_chunks_folded_in_later(store: Store) -> None:
+    from streams.interaction_rows import InteractionRows, compact_closed, write_rows
 
+    def rows(partition: int, slice_index: int, offsets: range) -> InteractionRows:
+        part = InteractionRows(partition)
+        for offset in offsets:
+            part.add(interaction(offset + 1000 * partition), slice_index, offset)
+        return part
 
-def mark(partition: int, offset: int) -> Any:
-    return SimpleNamespace(
-        message=SimpleNamespace(partition=partition, offset=offset), value=b"{}", headers={"raie-kind": b"slice-mark"}
-    )
-
-
-def test_the_sink_compacts_a_slice_once_every_partition_seen_has_closed_it(store: Store) -> None:
-    from raie.config import ExperimentConfig
-    from streams.settings import WorkerSettings
-    from streams.sink import InteractionSink
-
-    settings = WorkerSettings(bootstrap="unused:9092", store=store.root, config=ExperimentConfig())
-    sink = InteractionSink(settings, store, asyncio.Lock(), FakeTable())
-
-    async def run() -> None:
-        await sink.write([event(0, 0), event(1, 0)])
-        await sink.write([event(0, 1), mark(0, 2), event(0, 3)])  # slice 0 closed in partition 0 only
-        assert len(files_of(store, 0)) == 3 and sink.slices_compacted == 0
-        await sink.write([event(1, 1), mark(1, 2)])  # ... and now in partition 1 too
-        assert [f.name for f in files_of(store, 0)] == [COMPACTED_FILE]
-        await sink.write([event(1, 1)])  # a re-read of slice 0 after it was compacted
-        assert [f.name for f in files_of(store, 0)] == [COMPACTED_FILE]
-        assert len(files_of(store, 1)) == 1  # slice 1 is still open: its chunk stays as written
-
-    asyncio.run(run())
-    assert sink.slices_compacted == 2
+    assert write_rows(store.root, [rows(0, 0, range(0, 3)), rows(1, 0, range(0, 2))]) == 5
+    write_rows(store.root, [rows(0, 0, range(3, 5)), rows(0, 1, range(6, 8))])
+    assert len(files_of(store, 0)) == 3
+    assert compact_closed(store, 1) == 1  # slice 0 closed; slice 1 still open keeps its chunk
+    assert [f.name for f in files_of(store, 0)] == [COMPACTED_FILE]
+    assert len(files_of(store, 1)) == 1
+    write_rows(store.root, [rows(0, 0, range(3, 5))])  # a re-read of slice 0 after it was compacted
+    assert compact_closed(store, 1) == 1
+    assert [f.name for f in files_of(store, 0)] == [COMPACTED_FILE]
+    assert compact_closed(store, 1) == 0  # nothing new: nothing done
     assert store.query("SELECT slice, count(*) AS n FROM interactions GROUP BY slice ORDER BY slice").to_pylist() == [
-        {"slice": 0, "n": 4},
-        {"slice": 1, "n": 1},
+        {"slice": 0, "n": 7},
+        {"slice": 1, "n": 2},
     ]
