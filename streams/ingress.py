@@ -17,6 +17,10 @@ written in a thread), then one state delta per partition. Only then are the
 records acked. The delta is the commit point: a crash before it re-reads the
 records from the state before them, and sends the same windows (the editor
 keeps one per key) and the same rows (the store's view keeps one per event).
+A commit takes its work on the loop and finishes in the background while the
+agent reads on (a Parquet write and a delta round trip would otherwise stall
+every event behind them); the next commit waits for it, a slice mark and a
+revoke wait for it to finish.
 
 A slice mark is forwarded after a commit, and recorded in the clock after
 it is forwarded, so a crash in between forwards it again (the editor counts
@@ -33,17 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from raie.online.candidates import Candidate
 from raie.online.slice_clock import PartitionClock
 from raie.online.user_state import next_window
-from schemas import DeadLetter, Interaction, RoutedBatch, SchemaError, SliceMark
+from schemas import DeadLetter, Interaction, SchemaError, SliceMark
 from schemas.interaction_fast import decode_interaction
 from streams.events import is_mark, now_ms
-from streams.ingress_states import IngressStates
+from streams.ingress_states import IngressStates, TakenDeltas
 from streams.interaction_rows import InteractionRows, write_rows
 from streams.partition_state import PartitionState
+from streams.routing_pass import PendingWindow, encode_routed
 from streams.serving import ServingState
 from streams.settings import WorkerSettings
 from streams.topic_names import INTERACTIONS
@@ -51,20 +53,11 @@ from streams.trace import Trace
 
 log = logging.getLogger(__name__)
 
+MS_PER_SECOND = 1000
+
 Send = Callable[[bytes], Awaitable[Any]]
 """async (value) -> a delivery future."""
 Ack = Callable[[Any], Awaitable[Any]]
-
-
-@dataclass
-class _Pending:
-    """A window waiting for its batch's embedding pass, with where it came from."""
-
-    candidate: Candidate
-    event_id: str
-    offset: int
-    published_ms: int
-    read_ms: int
 
 
 @dataclass
@@ -99,11 +92,12 @@ class Ingress:
     _deliveries: list[Awaitable[Any]] = field(default_factory=list)
     _unacked: list[Any] = field(default_factory=list)
     _last_commit: float = field(default_factory=time.monotonic)
+    _committing: asyncio.Future[None] | None = None
 
     async def process(self, events: Sequence[Any]) -> None:
         """One batch, in order; commits when the commit interval or size is reached."""
         async with self.lock:
-            pending: dict[int, list[_Pending]] = {}
+            pending: dict[int, list[PendingWindow]] = {}
             for event in events:
                 message = event.message
                 if message.partition not in self.owned:
@@ -130,6 +124,7 @@ class Ingress:
         """The group moves ``partitions`` away: forget their state and their uncommitted work,
         unacked, so the next owner re-reads it (a batch in progress finishes first: the lock)."""
         async with self.lock:
+            await self._committed()  # acks what it read of them: the next owner starts after it
             self.owned -= partitions
             self.states.revoke(partitions)
             for partition in partitions:
@@ -139,10 +134,12 @@ class Ingress:
     async def commit_if_due(self) -> None:
         """From a timer: an idle stream still makes its last records durable."""
         async with self.lock:
+            if self._committing is not None and self._committing.done():
+                await self._committed()  # raises a failed commit's error even when the stream is idle
             if self._unacked and self._due():
                 await self._commit()
 
-    async def _take(self, event: Any, state: PartitionState, pending: dict[int, list[_Pending]]) -> None:
+    async def _take(self, event: Any, state: PartitionState, pending: dict[int, list[PendingWindow]]) -> None:
         message, raw = event.message, event.value
         partition, offset = message.partition, message.offset
         try:
@@ -158,11 +155,12 @@ class Ingress:
                 self.counts.duplicates += 1  # re-sent under an id already accepted
             else:
                 await self._close_by_watermark(interaction.ts_ms, state, offset, pending)
-                self._accept(interaction, state, partition, offset, message.timestamp, pending)
+                published_ms = round(message.timestamp * MS_PER_SECOND)  # Faust gives the record's time in seconds
+                self._accept(interaction, state, partition, offset, published_ms, pending)
         state.advance(offset)  # last: a commit before this point must re-read this record
 
     async def _close_by_watermark(
-        self, ts_ms: int, state: PartitionState, offset: int, pending: dict[int, list[_Pending]]
+        self, ts_ms: int, state: PartitionState, offset: int, pending: dict[int, list[PendingWindow]]
     ) -> None:
         """Close the slices an event's time has passed: commit, forward their marks, then
         record them in the clock (the same order as a replayer's mark)."""
@@ -174,7 +172,7 @@ class Ingress:
         ):
             return
         await self._route(pending)
-        await self._commit()
+        await self._commit(wait=True)
         closing = PartitionClock(list(clock.mark_offsets))
         for closed in closing.watermark_marks(offset, ts_ms, watermark):
             await self._forward(SliceMark(closed, watermark.end_of(closed), "watermark", state.partition, now_ms()))
@@ -189,7 +187,7 @@ class Ingress:
         partition: int,
         offset: int,
         published_ms: int,
-        pending: dict[int, list[_Pending]],
+        pending: dict[int, list[PendingWindow]],
     ) -> None:
         slice_index = state.clock.slice_at(offset)
         state.accept(interaction.event_id, interaction.ts_ms)
@@ -213,7 +211,7 @@ class Ingress:
         )
         state.set_user(user, updated)
         if candidate is not None:
-            item = _Pending(candidate, interaction.event_id, offset, int(published_ms), now_ms())
+            item = PendingWindow(candidate, interaction.event_id, offset, published_ms, now_ms())
             pending.setdefault(partition, []).append(item)
 
     def _is_positive(self, interaction: Interaction) -> bool:
@@ -240,7 +238,7 @@ class Ingress:
         if marks and offset <= marks[-1]:
             state.advance(offset)  # known already: forwarded before a restart
             return
-        await self._commit()  # the slice's rows are durable before anyone may close it
+        await self._commit(wait=True)  # the slice's rows are durable before anyone may close it
         closed = state.clock.open_slice
         if closed != mark.slice:
             log.warning("partition %d: mark for slice %d arrived as its slice %d", partition, mark.slice, closed)
@@ -253,66 +251,50 @@ class Ingress:
     async def _forward(self, mark: SliceMark) -> None:
         await (await self.send_mark(mark.to_bytes()))
 
-    async def _commit(self) -> None:
-        """Deliveries, then rows, then state deltas, then acks (see the module docstring)."""
-        await asyncio.gather(*self._deliveries)
-        self._deliveries.clear()
+    async def _commit(self, *, wait: bool = False) -> None:
+        """Make everything read so far durable, in the module docstring's order. The work is
+        taken now and finished in the background while the agent reads on (``wait``: before
+        returning); one commit at a time, so deltas reach the log in order."""
+        await self._committed()
+        deliveries, self._deliveries = self._deliveries, []
         rows = [r for r in self._rows.values() if len(r)]
         self._rows = {}
+        deltas = self.states.take()
+        unacked, self._unacked = self._unacked, []
+        self._last_commit = time.monotonic()
+        self._committing = asyncio.ensure_future(self._make_durable(deliveries, rows, deltas, unacked))
+        if wait:
+            await self._committed()
+
+    async def _make_durable(
+        self, deliveries: list[Awaitable[Any]], rows: list[InteractionRows], deltas: TakenDeltas, unacked: list[Any]
+    ) -> None:
+        await asyncio.gather(*deliveries)
         if rows:
             await asyncio.to_thread(write_rows, self.store_root, rows)
-        await self.states.commit()
-        for event in self._unacked:
+        await self.states.log(deltas)
+        for event in unacked:
             await self.ack(event)
-        self._unacked.clear()
-        self._last_commit = time.monotonic()
         self.counts.commits += 1
 
-    async def _route(self, pending: dict[int, list[_Pending]]) -> None:
-        """Embed and route the windows that can be (none of slice 0, none before the Set-up
-        model exists: the editor represents those when it closes their slice), and send one
-        batch record per partition; their deliveries are awaited at the next commit."""
+    async def _committed(self) -> None:
+        """Wait for the commit in flight, if any (its error, if it failed, is raised here)."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            await committing
+
+    async def _route(self, pending: dict[int, list[PendingWindow]]) -> None:
+        """Route the windows ``pending`` holds (streams/routing_pass.py, in a worker thread, so the
+        loop stays free for Faust's consumer) and send one batch record per partition; their
+        deliveries are awaited at the next commit. Not overlapped with reading the next batch:
+        at a few dozen windows a batch the forward pass is mostly Python and holds the GIL, and
+        an overlapping pass measured slower (BENCHMARKS.md, issue #16)."""
         batches = [(partition, windows) for partition, windows in pending.items() if windows]
         pending.clear()
         if not batches:
             return
-        flat = [p for _, windows in batches for p in windows]
-        routable = [i for i, p in enumerate(flat) if p.candidate.slice > 0 and self.serving.state is not None]
-        reps = regions = None
-        routes: Any = None
-        version: int | None = None
-        if routable:
-            reps = await self.serving.embed([flat[i].candidate.context for i in routable])
-            routes, regions, version = self.serving.route(reps)
-        position = np.full(len(flat), -1, dtype=np.int64)  # row among the embedded ones, or -1
-        position[routable] = np.arange(len(routable))
-        start = 0
-        for partition, windows in batches:
-            mine = position[start : start + len(windows)]
-            start += len(windows)
-            rows, among = np.flatnonzero(mine >= 0), mine[mine >= 0]
-            candidates = [w.candidate for w in windows]
-            routed = len(rows) > 0 and reps is not None
-            batch = RoutedBatch.build(
-                partition=partition,
-                produced_ms=now_ms(),
-                bank_version=version if routed else None,
-                user_id=[c.user_id for c in candidates],
-                slice=[c.slice for c in candidates],
-                position=[c.position for c in candidates],
-                context=[c.context for c in candidates],
-                target=[c.target for c in candidates],
-                ts_ms=[c.ts_ms for c in candidates],
-                event_id=[w.event_id for w in windows],
-                offset=[w.offset for w in windows],
-                published_ms=[w.published_ms for w in windows],
-                read_ms=[w.read_ms for w in windows],
-                routed_rows=rows,
-                embedding=reps[among] if routed and reps is not None else None,
-                region_id=regions[among] if routed and regions is not None else None,
-                p1=routes.p1[among] if routed else None,
-                p2=routes.p2[among] if routed else None,
-            )
-            self._deliveries.append(await self.send_batch(batch.to_bytes()))
-            self.counts.windows += len(windows)
-            self.trace.produced(len(windows), len(windows))
+        encoded = await asyncio.to_thread(encode_routed, batches, self.serving.state, self.settings.config)
+        for batch in encoded:
+            self._deliveries.append(await self.send_batch(batch.value))
+            self.counts.windows += batch.windows
+            self.trace.produced(batch.windows, batch.windows)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,16 @@ def snapshot_root(store: Path, app_id: str) -> Path:
     return store / STATE_DIR / app_id
 
 
+@dataclass(frozen=True)
+class TakenDeltas:
+    """One commit's deltas: (live state, its delta, a snapshot copy where one is due)."""
+
+    deltas: list[tuple[PartitionState, StateDelta, PartitionState | None]]
+
+    def __iter__(self) -> Iterator[tuple[PartitionState, StateDelta, PartitionState | None]]:
+        return iter(self.deltas)
+
+
 @dataclass
 class IngressStates:
     bootstrap: str
@@ -74,28 +84,37 @@ class IngressStates:
             self.owned.pop(partition, None)
             self._since_snapshot.pop(partition, None)
 
-    async def commit(self) -> None:
-        """Log each owned partition's changes since the last commit; returns once they are in the log."""
-        sent: list[tuple[PartitionState, Awaitable[Any]]] = []
+    def take(self) -> TakenDeltas:
+        """Each owned partition's changes since the last take, as deltas; :meth:`log` makes them durable.
+
+        Where a snapshot is due, the copy is taken now, while the state holds exactly
+        what the delta will make durable: the ingress reads on while the delta is sent."""
+        taken: list[tuple[PartitionState, StateDelta, PartitionState | None]] = []
         for partition, state in self.owned.items():
             delta = state.take_delta()
             if delta is not None:
-                sent.append((state, await self.send_delta(partition, delta.to_bytes())))
-        for state, future in sent:
-            metadata = await future
-            state.logged(int(metadata.offset))
+                due = self._since_snapshot.get(partition, 0) + 1 >= self.snapshot_every
+                taken.append((state, delta, state.copy_for_snapshot() if due else None))
+        return TakenDeltas(taken)
+
+    async def log(self, taken: TakenDeltas) -> None:
+        """Send the deltas; returns once they are in the log. A due snapshot is then written in a thread."""
+        sent = [(state, copy, await self.send_delta(state.partition, delta.to_bytes())) for state, delta, copy in taken]
+        for state, copy, future in sent:
+            offset = int((await future).offset)
+            state.logged(offset)
             self._since_snapshot[state.partition] = self._since_snapshot.get(state.partition, 0) + 1
-            if self._since_snapshot[state.partition] >= self.snapshot_every:
-                self._snapshot(state)
+            if copy is not None:
+                copy.logged(offset)  # the copy holds exactly what the log holds up to this delta
+                self._snapshot(copy)
 
     async def close(self) -> None:
         """Wait for snapshots being written."""
         await asyncio.gather(*self._snapshotting)
 
-    def _snapshot(self, state: PartitionState) -> None:
-        """Write a snapshot in a thread; the copy is taken here, on the loop, so it is consistent."""
-        self._since_snapshot[state.partition] = 0
-        copy = state.copy_for_snapshot()
+    def _snapshot(self, copy: PartitionState) -> None:
+        """Write a snapshot copy in a thread."""
+        self._since_snapshot[copy.partition] = 0
         task = asyncio.create_task(asyncio.to_thread(save_snapshot, self.snapshots, copy))
         self._snapshotting.add(task)
         task.add_done_callback(self._snapshot_done)

@@ -8,7 +8,6 @@ loaded into the serving model, in place (:class:`raie.adapters.live.LiveAdapters
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,16 +47,15 @@ class ServingState:
         self.adapters.swap(self.state.live)
         return self.adapters.recommender(Router(self.state.setup_model, self.state.bank, self.config.regions))
 
-    async def embed(self, contexts: list[tuple[str, ...]]) -> np.ndarray:
-        """[B, H] frozen representations, computed off the event loop on the model's device."""
-        assert self.state is not None
-        state = self.state
-        batch = torch.from_numpy(encode_contexts(contexts, state.vocabulary, self.config.protocol.context_len))
-        return await asyncio.get_running_loop().run_in_executor(None, represent, state.setup_model, batch)
 
-    def route(self, representations: np.ndarray) -> tuple[Routes, np.ndarray, int]:
-        """Routes, the region id of each row, and the bank version they were computed with."""
-        assert self.state is not None
-        router = Router(self.state.setup_model, self.state.bank, self.config.regions)
-        routes = router.routes(representations)
-        return routes, self.state.bank.ids[routes.top], self.state.closed_slices
+def represent_contexts(state: SessionState, config: ExperimentConfig, contexts: list[tuple[str, ...]]) -> np.ndarray:
+    """[B, H] frozen representations of ``contexts`` by ``state``'s Set-up model, on its device.
+    Synchronous: the ingress runs it in a worker thread, off the event loop."""
+    batch = torch.from_numpy(encode_contexts(contexts, state.vocabulary, config.protocol.context_len))
+    return represent(state.setup_model, batch)
+
+
+def route_representations(state: SessionState, config: ExperimentConfig, reps: np.ndarray) -> tuple[Routes, np.ndarray]:
+    """Routes by ``state``'s bank, and the region id of each row."""
+    routes = Router(state.setup_model, state.bank, config.regions).routes(reps)
+    return routes, state.bank.ids[routes.top]

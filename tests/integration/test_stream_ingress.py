@@ -1,4 +1,5 @@
-"""The stream worker on a real broker: dead letters with reasons, duplicates written once."""
+"""The stream worker on a real broker: dead letters with reasons, duplicates written once,
+windows that carry their events' publish times."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -25,9 +27,13 @@ from streams.topic_names import DEAD_LETTERS, INTERACTIONS
 
 pytestmark = pytest.mark.integration
 
-VALID = 40
+VALID = 60
+"""15 positives for each of 4 users: each completes 5 windows of the preset's L = 10."""
+USERS = 4
+WINDOWS = USERS * (VALID // USERS - 10)
+"""A window per positive after a user's first L."""
 VISIBLE_WITHIN_S = 60.0
-"""Generous for a loaded CI box; the sink flushes every 2 s and Faust commits every 3 s."""
+"""Generous for a loaded CI box; the ingress commits every second."""
 
 MALFORMED: list[bytes] = [
     b"{not json",
@@ -41,7 +47,7 @@ MALFORMED: list[bytes] = [
 
 
 def event(i: int, source: str) -> bytes:
-    body = {"event_id": f"{source}-{i}", "user_id": f"u{i % 4}", "item_id": f"i{i}", "rating": 5}
+    body = {"event_id": f"{source}-{i}", "user_id": f"u{i % USERS}", "item_id": f"i{i}", "rating": 5}
     return json.dumps(body | {"ts": 1_700_000_000_000 + i, "source": source}).encode()
 
 
@@ -50,16 +56,19 @@ def test_dead_letters_and_duplicates(kafka_bootstrap: str, tmp_path: Path) -> No
     store = tmp_path / "store"
     app_id = f"test-{uuid.uuid4().hex[:8]}"  # also the source: other tests share the topic
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    sent_from_ms = time.time() * 1000
     start_offsets = _end_offsets(kafka_bootstrap, DEAD_LETTERS)
     for i in range(VALID):
-        producer.send(INTERACTIONS, key=f"u{i % 4}".encode(), value=event(i, app_id))
+        producer.send(INTERACTIONS, key=f"u{i % USERS}".encode(), value=event(i, app_id))
     for raw in MALFORMED:
         producer.send(INTERACTIONS, key=b"bad", value=raw)
     for i in range(10):  # re-sent: must be stored once
-        producer.send(INTERACTIONS, key=f"u{i % 4}".encode(), value=event(i, app_id))
+        producer.send(INTERACTIONS, key=f"u{i % USERS}".encode(), value=event(i, app_id))
     producer.flush()
     sent = _end_offsets(kafka_bootstrap, INTERACTIONS)  # everything this test sent lies below these
+    trace = tmp_path / "trace.jsonl"
     command = ["worker", "--bootstrap", kafka_bootstrap, "--store", str(store), "--app-id", app_id]
+    command += ["--trace", str(trace)]
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         worker = subprocess.Popen(
@@ -69,18 +78,19 @@ def test_dead_letters_and_duplicates(kafka_bootstrap: str, tmp_path: Path) -> No
             env=os.environ | {"PYTHONUNBUFFERED": "1"},
         )
     try:
-        # Faust commits an offset only once every agent, the sink included, has acked the
-        # events before it, and the sink acks only after its rows are on disk: once the
-        # worker's group has committed past the re-sent events, every row they cause is written.
+        # The ingress acks a record only once its rows are on disk and its windows and dead
+        # letters delivered: once the worker's group has committed past the re-sent events,
+        # every row they cause is written.
         _wait_for_commits(kafka_bootstrap, app_id, sent)
         letters = _read_dead_letters(kafka_bootstrap, start_offsets, len(MALFORMED))
+        _wait_for_windows(trace, WINDOWS)
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0, log.read_text()[-4000:]
-    # The raw rows, not the view: the view keeps one row per event id whatever the sink wrote.
+    # The raw rows, not the view: the view keeps one row per event id whatever the ingress wrote.
     written = Counter(_raw_event_ids(store, app_id))
     assert sorted(written) == sorted(f"{app_id}-{i}" for i in range(VALID))
-    assert {event_id: n for event_id, n in written.items() if n > 1} == {}, "the sink stored a re-sent event twice"
+    assert {event_id: n for event_id, n in written.items() if n > 1} == {}, "a re-sent event was stored twice"
     with Store.open(store, read_only=True) as s:
         viewed = s.query("SELECT count(*) AS n FROM interactions WHERE source = ?", [app_id]).column("n")[0].as_py()
     assert viewed == VALID
@@ -88,6 +98,22 @@ def test_dead_letters_and_duplicates(kafka_bootstrap: str, tmp_path: Path) -> No
     assert all(letter.reason for letter in letters)
     fields = {letter.field for letter in letters}
     assert {"event_id", "user_id", "ts"} <= fields
+    published = [ms for line in _applied(trace) for ms in line["published_ms"]]
+    assert len(published) == WINDOWS
+    assert all(sent_from_ms - 1000 <= ms <= time.time() * 1000 for ms in published), "not epoch milliseconds"
+
+
+def _applied(trace: Path) -> list[dict[str, Any]]:
+    """The editor's trace lines, one per routed batch it took in."""
+    lines = [json.loads(line) for line in trace.read_text().splitlines()] if trace.is_file() else []
+    return [line for line in lines if line["stage"] == "applied"]
+
+
+def _wait_for_windows(trace: Path, windows: int) -> None:
+    deadline = time.monotonic() + VISIBLE_WITHIN_S
+    while sum(line["windows"] for line in _applied(trace)) < windows:
+        assert time.monotonic() < deadline, f"the editor applied fewer than {windows} windows"
+        time.sleep(0.5)
 
 
 def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
