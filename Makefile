@@ -72,6 +72,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/eval_throughput.py
 	$(BIN)/python bench/yelp_load.py
 	$(BIN)/python bench/stream_throughput.py
+	$(BIN)/python bench/stream_memory.py
 	$(BIN)/python bench/adapter_freshness.py
 	$(BIN)/python bench/store_throughput.py
 	$(BIN)/python bench/store_compaction.py

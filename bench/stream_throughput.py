@@ -1,21 +1,32 @@
-"""The stream's figures on one local broker, in one run.
+"""The stream's throughput against its floors, its latency and its memory, on one local broker.
 
-1. ``raie publish`` events/s: the CLI on a JSON-lines file (wall clock, start-up included).
-2. Bare aiokafka consume events/s: the same records, read back without decoding.
-3. Pipeline events/s: ``raie worker`` consuming the same records from a preloaded
-   topic: validate -> dedupe -> window -> embed (SASRec, batched, off the loop)
-   -> route -> routed-windows -> region editor; the store sink runs beside it.
-   Timed from the first window's ingestion to the last routed window's send.
-4. Latency p50 / p99 from event to routed window, at a steady publish rate below
-   capacity: the routed window's record timestamp minus its event's.
-5. RSS of the broker and of the worker (now and peak).
+One broker, one preloaded topic, the same bytes for every contender; each
+contender reads with a fresh consumer group, and the four run interleaved,
+``--rounds`` times (median and min–max reported, with the 1-minute load
+average before each measurement):
 
-The worker first closes slice 0 of ml-latest-small (a one-epoch Set-up: the
-figures need a frozen backbone to embed with, not a good one), then every
-later event of the timeline is published ``--copies`` times with fresh event
-ids, all inside slice 1, so no training runs while it is timed.
+1. bare aiokafka consume of the measured records (no decode);
+2. consume plus ``decode_interaction`` of each value;
+3. the Faust floor: one do-nothing agent (bench/faust_floor_app.py) that only counts;
+4. the pipeline: ``raie worker`` (ingress -> routed batches -> region editor), timed
+   from the first measured window's read to the editor's apply of the last one
+   (the worker's ``--trace``). Also: the editor's backlog at that moment, and the
+   measured event ids lost from or duplicated in the store.
 
-    python bench/stream_throughput.py [--copies 4] [--latency-events 3000] [--latency-rate 500]
+Then latency, on the last round's worker once its consumer lag and editor backlog
+are zero: an open-loop producer at each ``--rates`` rate, ``--latency-events`` each,
+every event completing a window; per window, publish -> read, -> produced, -> applied.
+Last, the RSS of the broker and the worker.
+
+The worker first closes slice 0 of ml-latest-small once (a one-epoch Set-up: the
+figures need a frozen backbone to embed with, not a good one); every round then
+copies that store and starts a worker with a fresh app id, which re-reads the
+Set-up slice before the measured records (untimed). The measured records are
+every later event of the timeline, published ``--copies`` times with fresh event
+ids, all inside slice 1, so no training runs while timed.
+
+    python bench/stream_throughput.py [--copies 4] [--rounds 3] [--json FILE]
+    python bench/stream_throughput.py --quick     # a ~3-minute smoke test
 """
 
 from __future__ import annotations
@@ -23,44 +34,82 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
+from stream_bench_parts import (
+    FloorRun,
+    Measured,
+    Span,
+    TraceTail,
+    check_store,
+    consume,
+    consumer_lag,
+    end_offsets,
+    open_loop_send,
+    rss_mb,
+    run_floor,
+    wall_ms,
+)
+from stream_bench_report import PipelineRound, print_table, stages, summary
 
 from raie.cli.common import resolve_config
 from raie.config import ExperimentConfig, TrainConfig
 from raie.config_files import save_config
-from schemas import Interaction, Item, RoutedWindow, SliceMark
+from schemas import Interaction, Item, SliceMark
 from streams.admin import ensure_topics
 from streams.local_broker import REPO, LocalBroker
 from streams.replay_timeline import replay_timeline
-from streams.topic_names import INTERACTIONS, ITEMS, ROUTED_WINDOWS
+from streams.settings import WorkerSettings
+from streams.topic_names import INTERACTIONS, ITEMS
 from streams.worker_process import WorkerProcess, raie_command
 
 BROKER = LocalBroker(29092, 29093, REPO / "var" / "bench-kafka")
 WORK = REPO / "var" / "bench-stream"
 DATA = REPO / "data" / "ml-latest-small"
+SETUP_APP_ID = "bench-setup"
 SETUP_WITHIN_S = 900.0
 CATCH_UP_WITHIN_S = 900.0
-BARE_RUNS = 3
-"""Best of three: a bare read of a few MB is short enough for noise to matter."""
+IDLE_WITHIN_S = 120.0
+"""For the caught-up worker to commit its last offsets (every 2.8 s in Faust) and the editor to drain."""
+RATE_WITHIN_S = 120.0
+"""Beyond the sending time, for one rate's windows to be applied."""
+DEFAULT_RATES = "100,500,2000"
+QUICK = {"copies": 1, "rounds": 1, "latency_events": 500, "rates": "100,500"}
+AGENT_CRASH = "Last crash reason"
+"""Faust's supervisor logs this when it restarts a crashed agent: the worker lives on and does
+nothing, so a wait would run to its timeout; the first traceback is what matters."""
+CRASH_LINES = 40
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """What every round needs."""
+
+    bootstrap: str
+    options: tuple[str, ...]
+    """``raie worker`` options shared by every worker of the run."""
+    measured: Measured
+    expected_windows: int
+    setup_store: Path
+    batching: tuple[int, float]
+    """The ingress's (batch, linger ms), which the Faust floor batches with too."""
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=4, help="times the post-Set-up timeline is published")
-    parser.add_argument("--latency-events", type=int, default=3000)
-    parser.add_argument("--latency-rate", type=float, default=500.0, help="events/s during the latency run")
-    parser.add_argument("--worker-options", default="", help="more `raie worker` options, e.g. '--batch 1024'")
-    args = parser.parse_args()
+    args = _arguments()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     config = _bench_config()
@@ -70,66 +119,58 @@ def main() -> int:
     events = list(timeline.events())
     setup_events = [e for e in events if e.ts_ms < first_cut_ms]
     later = [e for e in events if e.ts_ms >= first_cut_ms]
+    copies = [dataclasses.replace(e, event_id=f"{e.event_id}#{copy}") for copy in range(args.copies) for e in later]
+    context_len = config.protocol.context_len
+    options = ("--dataset", "movielens", "--config", str(config_path), "--trainer", "in-process")
+    options += tuple(args.worker_options.split())
 
     with BROKER.running_empty() as bootstrap:
         ensure_topics(bootstrap)
-        options = ("--dataset", "movielens", "--config", str(config_path), *args.worker_options.split())
-        worker = WorkerProcess(bootstrap, WORK / "store", WORK, options)
-        _send_setup_slice(bootstrap, timeline.items, setup_events, first_cut_ms)
-        worker.start()
-        worker.wait_for_slices(1, SETUP_WITHIN_S)
-        worker.stop()
-
-        measured = [
-            dataclasses.replace(e, event_id=f"{e.event_id}#{copy}") for copy in range(args.copies) for e in later
-        ]
-        start = _end_offsets(bootstrap, INTERACTIONS)
-        publish_rate = _publish(bootstrap, measured)
-        bare_rate = max(asyncio.run(_bare_consume(bootstrap, start, len(measured))) for _ in range(BARE_RUNS))
-
-        windows_start = _end_offsets(bootstrap, ROUTED_WINDOWS)
-        expected = _expected_windows(measured, config.protocol.context_len)
-        worker.start()
-        pipeline = _collect_windows(bootstrap, windows_start, expected)
-        first_in = min(w.ingested_at_ms for w, _ in pipeline)
-        last_out = max(ts for _, ts in pipeline)
-        pipeline_rate = len(measured) / ((last_out - first_in) / 1000)
-        embedded = sum(w.embedding is not None for w, _ in pipeline) / len(pipeline)
-
-        # Only users already past their first L events in slice 1: each probe event then completes a window.
-        grown = Counter(e.user_id for e in measured)
-        ready = [e for e in later if grown[e.user_id] >= config.protocol.context_len]
-        probe = [dataclasses.replace(e, event_id=f"{e.event_id}#probe") for e in ready[: args.latency_events]]
-        windows_start = _end_offsets(bootstrap, ROUTED_WINDOWS)
-        events_start = _end_offsets(bootstrap, INTERACTIONS)
-        _paced_send(bootstrap, probe, args.latency_rate)
-        routed = _collect_windows(bootstrap, windows_start, len(probe))
-        sent_at = _record_timestamps(bootstrap, events_start, len(probe))
-        latencies = np.array([ts - sent_at[(w.partition, w.offset)] for w, ts in routed], dtype=np.float64)
-        # Where the time goes: waiting to be read (fetch, queues, batching) vs embedding, routing, delivery.
-        to_ingress = np.array([w.ingested_at_ms - sent_at[(w.partition, w.offset)] for w, _ in routed], dtype=float)
-        to_routed = np.array([ts - w.ingested_at_ms for w, ts in routed], dtype=np.float64)
-
-        worker_rss = _rss_mb(worker.pid)
+        try:
+            _send_setup_slice(bootstrap, timeline.items, setup_events, first_cut_ms)
+            setup_store = _setup(bootstrap, options)
+            measured, publish_eps = _preload(bootstrap, copies)
+            windows = _expected_windows(copies, context_len)
+            bench = Bench(bootstrap, options, measured, windows, setup_store, _batching(options))
+            probes = _probes(later, copies, context_len, args.latency_events, args.rates)
+            report = _rounds(bench, args.rounds, probes)
+        except (RuntimeError, TimeoutError) as error:  # WorkerProcess's waits: the message has the log's tail
+            sys.exit(f"stream_throughput: {error}")
         broker_pid = BROKER.pid()
-        broker_rss = _rss_mb(broker_pid) if broker_pid is not None else (float("nan"), float("nan"))
-        worker.stop()
+        report["rss_mb"]["broker"] = rss_mb(broker_pid) if broker_pid is not None else None
+    report |= {"publish_cli_eps": publish_eps, "events": {"measured": len(copies), "later": len(later)}}
+    report["run"] = {"copies": args.copies, "rounds": args.rounds, "rates": args.rates, "options": options}
+    print_table(report)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 1 if report["lost"] or report["duplicated"] else 0
 
-    print(f"ml-latest-small: {len(measured):,} events after Set-up ({args.copies} copies), one run")
-    print(f"{'figure':<46} {'value':>24}")
-    print(f"{'raie publish (CLI wall clock)':<46} {publish_rate:>15,.0f} events/s")
-    print(f"{'bare aiokafka consume (best of 3)':<46} {bare_rate:>15,.0f} events/s")
-    ratio = f"{pipeline_rate:,.0f} events/s ({pipeline_rate / bare_rate:.3f}x)"
-    print(f"{'pipeline validate->window->embed->route->edit':<46} {ratio:>24}")
-    print(f"{'  windows embedded and routed in the stream':<46} {embedded:>23.1%}")
-    p50, p99 = np.percentile(latencies, [50, 99])
-    print(f"{f'latency event->routed window @{args.latency_rate:g}/s':<46} {f'p50 {p50:.0f} / p99 {p99:.0f} ms':>24}")
-    for label, part in (("  of which: event -> read by the ingress", to_ingress), ("  read -> routed", to_routed)):
-        q50, q99 = np.percentile(part, [50, 99])
-        print(f"{label:<46} {f'p50 {q50:.0f} / p99 {q99:.0f} ms':>24}")
-    print(f"{'RSS broker (now / peak)':<46} {f'{broker_rss[0]:.0f} / {broker_rss[1]:.0f} MB':>24}")
-    print(f"{'RSS worker (now / peak)':<46} {f'{worker_rss[0]:.0f} / {worker_rss[1]:.0f} MB':>24}")
-    return 0
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=4, help="times the post-Set-up timeline is published")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the four contenders")
+    parser.add_argument("--latency-events", type=int, default=3000, help="events sent at each latency rate")
+    parser.add_argument("--rates", default=DEFAULT_RATES, help="latency rates, events/s, comma-separated")
+    parser.add_argument("--worker-options", default="", help="more `raie worker` options, e.g. '--batch 512'")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke test: " + ", ".join(f"{k} {v}" for k, v in QUICK.items())
+    )
+    args = parser.parse_args()
+    if args.quick:
+        vars(args).update(QUICK)
+    args.rates = tuple(float(r) for r in str(args.rates).split(","))
+    return args
+
+
+def _batching(worker_options: Sequence[str]) -> tuple[int, float]:
+    """The ingress's batch size and linger: ``--batch`` / ``--linger-ms`` where given, else the worker's defaults."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--batch", type=int, default=WorkerSettings.ingress_batch)
+    parser.add_argument("--linger-ms", type=float, default=WorkerSettings.ingress_linger_s * 1000)
+    known, _ = parser.parse_known_args(list(worker_options))
+    return known.batch, known.linger_ms
 
 
 def _bench_config() -> ExperimentConfig:
@@ -152,35 +193,47 @@ def _send_setup_slice(bootstrap: str, items: tuple[Item, ...], events: list[Inte
     producer.close()
 
 
+def _setup(bootstrap: str, options: tuple[str, ...]) -> Path:
+    """Close slice 0 once; every round starts from a copy of this store."""
+    store = WORK / "setup-store"
+    worker = WorkerProcess(bootstrap, store, WORK, (*options, "--app-id", SETUP_APP_ID))
+    try:
+        worker.start()
+        worker.wait_for(_watching(worker, lambda: worker.closed_slices() >= 1), SETUP_WITHIN_S, "slice 0 closed")
+    finally:
+        _stop(worker)
+    return store
+
+
+def _preload(bootstrap: str, events: list[Interaction]) -> tuple[Measured, float]:
+    """Publish the measured records once, with ``raie publish``; where they lie; the CLI's rate."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        start = end_offsets(consumer, INTERACTIONS)
+        from_ms = int(wall_ms())
+        publish_eps = _publish(bootstrap, events)
+        to_ms = int(wall_ms()) + 1
+        added = sum(end_offsets(consumer, INTERACTIONS).values()) - sum(start.values())
+    finally:
+        consumer.close()
+    if added != len(events):
+        sys.exit(f"the preload added {added} records to {INTERACTIONS}, not {len(events)}")
+    ids = frozenset(e.event_id for e in events)
+    return Measured({tp.partition: o for tp, o in start.items()}, len(events), ids, from_ms, to_ms), publish_eps
+
+
 def _publish(bootstrap: str, events: list[Interaction]) -> float:
     path = WORK / "events.jsonl"
     path.write_bytes(b"\n".join(e.to_bytes() for e in events) + b"\n")
     started = time.perf_counter()
     out = subprocess.run(
-        raie_command("publish", "--bootstrap", bootstrap, str(path)), capture_output=True, text=True, check=True
+        raie_command("publish", "--bootstrap", bootstrap, str(path)), capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - started
     sent = re.search(r"sent (\d+), failed (\d+)", out.stdout)
-    if sent is None or int(sent.group(1)) != len(events):
-        sys.exit(f"raie publish did not send every event: {out.stdout}")
+    if out.returncode != 0 or sent is None or int(sent.group(1)) != len(events):
+        sys.exit(f"raie publish did not send every event ({out.returncode}): {out.stdout}{out.stderr}")
     return len(events) / seconds
-
-
-async def _bare_consume(bootstrap: str, start: dict[TopicPartition, int], expected: int) -> float:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(tp.topic, tp.partition) for tp in start]
-        consumer.assign(partitions)
-        for tp, offset in start.items():
-            consumer.seek(tp, offset)
-        started, seen = time.perf_counter(), 0
-        while seen < expected:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            seen += sum(len(records) for records in batches.values())
-        return seen / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
 
 
 def _expected_windows(events: list[Interaction], context_len: int) -> int:
@@ -188,60 +241,139 @@ def _expected_windows(events: list[Interaction], context_len: int) -> int:
     return sum(max(0, n - context_len) for n in Counter(e.user_id for e in events).values())
 
 
-def _collect_windows(bootstrap: str, start: dict[TopicPartition, int], expected: int) -> list[tuple[RoutedWindow, int]]:
-    """Routed windows after ``start`` with their record timestamps, until ``expected`` arrived."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    consumer.assign(list(start))
-    for tp, offset in start.items():
-        consumer.seek(tp, offset)
-    windows: list[tuple[RoutedWindow, int]] = []
-    deadline = time.monotonic() + CATCH_UP_WITHIN_S
-    while len(windows) < expected:
-        if time.monotonic() > deadline:
-            sys.exit(f"only {len(windows)} of {expected} windows within {CATCH_UP_WITHIN_S:.0f} s")
-        for records in consumer.poll(timeout_ms=1000, max_records=50_000).values():
-            windows += [(RoutedWindow.from_bytes(r.value), r.timestamp) for r in records if not r.headers]
-    consumer.close()
-    return windows
+def _probes(
+    later: list[Interaction], measured: list[Interaction], context_len: int, n: int, rates: Sequence[float]
+) -> dict[float, list[Interaction]]:
+    """Per rate, ``n`` fresh events of users already past their first L events in slice 1:
+    each then completes a window, so every probe is one latency sample."""
+    grown = Counter(e.user_id for e in measured)
+    ready = [e for e in later if grown[e.user_id] >= context_len]
+    return {
+        rate: [
+            dataclasses.replace(e, event_id=f"{e.event_id}#probe-{rate:g}-{i // len(ready)}")
+            for i, e in ((i, ready[i % len(ready)]) for i in range(n))
+        ]
+        for rate in rates
+    }
 
 
-def _paced_send(bootstrap: str, events: list[Interaction], rate: float) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
-    started = time.perf_counter()
-    for i, event in enumerate(events):
-        delay = started + i / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        producer.send(INTERACTIONS, event.to_bytes(), key=event.key())
-    producer.flush()
-    producer.close()
+def _rounds(bench: Bench, rounds: int, probes: dict[float, list[Interaction]]) -> dict[str, Any]:
+    """Bare, decode, floor, pipeline, ``rounds`` times; latency and RSS on the last pipeline worker."""
+    eps: dict[str, list[float]] = {"bare": [], "decode": [], "faust_floor": [], "pipeline": []}
+    load1: dict[str, list[float]] = {name: [] for name in eps}
+    floors: list[FloorRun] = []
+    pipelines: list[PipelineRound] = []
+    latency: dict[float, dict[str, Any]] = {}
+    rss: dict[str, Any] = {}
+    for r in range(rounds):
+        for name, decode in (("bare", False), ("decode", True)):
+            load1[name].append(os.getloadavg()[0])
+            eps[name].append(
+                asyncio.run(consume(bench.bootstrap, f"bench-{name}-{r}", bench.measured, decode=decode)).eps
+            )
+        load1["faust_floor"].append(os.getloadavg()[0])
+        floors.append(run_floor(bench.bootstrap, f"bench-floor-{r}", bench.measured, WORK, bench.batching))
+        eps["faust_floor"].append(floors[-1].span.eps)
+        load1["pipeline"].append(os.getloadavg()[0])
+        with _pipeline_worker(bench, r) as (worker, trace, app_id):
+            pipelines.append(_measure_pipeline(bench, worker, trace))
+            eps["pipeline"].append(pipelines[-1].span.eps)
+            print(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in eps.items()), file=sys.stderr)
+            if r == rounds - 1:
+                latency = _measure_latency(bench, worker, trace, app_id, probes)
+                rss = {"worker": rss_mb(worker.pid), "faust_floor_peak": max(f.rss_peak_mb for f in floors)}
+    return summary(eps, load1, pipelines, latency, rss)
 
 
-def _record_timestamps(bootstrap: str, start: dict[TopicPartition, int], expected: int) -> dict[tuple[int, int], int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    consumer.assign(list(start))
-    for tp, offset in start.items():
-        consumer.seek(tp, offset)
-    stamps: dict[tuple[int, int], int] = {}
-    while len(stamps) < expected:
-        for tp, records in consumer.poll(timeout_ms=1000).items():
-            stamps.update({(tp.partition, r.offset): r.timestamp for r in records})
-    consumer.close()
-    return stamps
+@contextmanager
+def _pipeline_worker(bench: Bench, r: int) -> Iterator[tuple[WorkerProcess, TraceTail, str]]:
+    """A worker with a fresh app id (a fresh group, empty internal topics) on a copy of the Set-up store."""
+    round_dir = WORK / f"round-{r}"
+    store = round_dir / "store"
+    shutil.copytree(bench.setup_store, store)
+    app_id, trace = f"bench-pipeline-{r}", round_dir / "trace.jsonl"
+    worker = WorkerProcess(
+        bench.bootstrap, store, round_dir, (*bench.options, "--app-id", app_id, "--trace", str(trace))
+    )
+    try:
+        worker.start()
+        yield worker, TraceTail(trace), app_id
+    finally:
+        _stop(worker)
 
 
-def _end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-    ends: dict[TopicPartition, int] = consumer.end_offsets(partitions)
-    consumer.close()
-    return ends
+def _measure_pipeline(bench: Bench, worker: WorkerProcess, trace: TraceTail) -> PipelineRound:
+    m, expected = bench.measured, bench.expected_windows
+    worker.wait_for(
+        _watching(worker, lambda: trace.poll().applied_count(m.published_from_ms, m.published_to_ms) >= expected),
+        CATCH_UP_WITHIN_S,
+        f"{expected:,} measured windows applied by the editor",
+    )
+    windows = trace.windows(m.published_from_ms, m.published_to_ms)
+    start = float(windows.read.min())  # within one ingress batch of the first measured record's read
+    stop = float(np.sort(windows.applied)[expected - 1])
+    ingress_end = float(windows.produced.max())
+    setup = trace.windows(0, m.published_from_ms - 1)
+    return PipelineRound(
+        Span(m.count, start, stop),
+        m.count / max((ingress_end - start) / 1000, 1e-9),
+        trace.backlog(stop),
+        trace.backlog(ingress_end),
+        stop - ingress_end,
+        len(windows),
+        max(0.0, float(setup.read.max()) - start) if len(setup) else 0.0,
+        check_store(worker.store, m.ids),
+    )
 
 
-def _rss_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of a process in MB, from /proc."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+def _measure_latency(
+    bench: Bench, worker: WorkerProcess, trace: TraceTail, app_id: str, probes: dict[float, list[Interaction]]
+) -> dict[float, dict[str, Any]]:
+    """Open-loop sends at each rate, only from an idle pipeline: zero consumer lag, zero editor backlog."""
+    worker.wait_for(
+        _watching(worker, lambda: trace.poll().backlog() == 0 and consumer_lag(bench.bootstrap, app_id) == 0),
+        IDLE_WITHIN_S,
+        "zero consumer lag and zero editor backlog",
+    )
+    return {rate: _one_rate(bench, worker, trace, rate, events) for rate, events in probes.items()}
+
+
+def _one_rate(
+    bench: Bench, worker: WorkerProcess, trace: TraceTail, rate: float, events: list[Interaction]
+) -> dict[str, Any]:
+    load1 = os.getloadavg()[0]
+    sent = open_loop_send(bench.bootstrap, events, rate)
+    worker.wait_for(
+        _watching(worker, lambda: trace.poll().applied_count(sent.from_ms, sent.to_ms) >= len(events)),
+        len(events) / rate + RATE_WITHIN_S,
+        f"the {len(events):,} windows sent at {rate:g}/s applied",
+    )
+    windows = trace.windows(sent.from_ms, sent.to_ms)
+    return {"load1": load1, "windows": len(windows), "send_late_p99_ms": sent.late_p99_ms} | stages(windows)
+
+
+def _watching(worker: WorkerProcess, done: Callable[[], bool]) -> Callable[[], bool]:
+    """``done``, failing at once with the first traceback if an agent of the worker crashed."""
+
+    def check() -> bool:
+        log = worker.logs[-1].read_text(errors="replace")
+        if AGENT_CRASH in log:
+            lines = log.splitlines()
+            first = next((i for i, line in enumerate(lines) if line.startswith("Traceback")), len(lines))
+            excerpt = "\n".join(lines[first : first + CRASH_LINES])
+            raise RuntimeError(f"an agent of the worker crashed; its first traceback, in {worker.logs[-1]}:\n{excerpt}")
+        return done()
+
+    return check
+
+
+def _stop(worker: WorkerProcess) -> None:
+    if worker.process is None:
+        return
+    try:
+        worker.stop()
+    except subprocess.TimeoutExpired:
+        worker.kill()
 
 
 if __name__ == "__main__":
