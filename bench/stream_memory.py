@@ -11,9 +11,11 @@ committed events, the peak, the events/s end to end (replay start to the last
 slice closed) and the store's count of lost and duplicated events.
 
 What would grow per event if state were unbounded: the seen event ids (kept
-for ``SEEN_HORIZON`` of event time), the user states (one per user, the last
-L items), Faust's buffers. What grows legitimately: the user count, and the
-allocator's high-water mark after the first training run.
+for ``SEEN_HORIZON_MS`` of event time), the user states (one per user, the last
+L items), Faust's buffers; the report prints the ingress state at its last
+snapshots. What grows by design: the windows of the open slices, which the
+editor holds (un-acked, about 0.5 KB each) until their slice closes, the user
+count, and the allocator's high-water mark after the first training run.
 
     python bench/stream_memory.py [--events 1000000] [--json FILE]
     python bench/stream_memory.py --events 100000     # a ~5-minute smoke test
@@ -40,8 +42,11 @@ from raie.config import ExperimentConfig, TrainConfig
 from raie.config_files import save_config
 from raie.store import Store
 from streams.admin import ensure_topics
+from streams.ingress_states import snapshot_root
 from streams.local_broker import REPO, LocalBroker
+from streams.partition_state import SEEN_HORIZON_MS
 from streams.replay_timeline import replay_timeline
+from streams.state_snapshot import load_snapshot
 from streams.topic_names import INTERACTIONS
 from streams.worker_process import WorkerProcess, raie_command, unbuffered_env
 
@@ -83,6 +88,7 @@ def main() -> int:
             worker.stop()
     report |= {"events": len(timeline), "users": users, "businesses": len(timeline.items)}
     report |= _store_counts(store, len(timeline))
+    report["ingress_state"] = _ingress_state(store)
     _print(report)
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
@@ -210,6 +216,18 @@ def _store_counts(store_root: Path, events: int) -> dict[str, int]:
     return {"stored": rows, "lost": events - distinct, "duplicated": rows - distinct}
 
 
+def _ingress_state(store_root: Path) -> dict[str, int]:
+    """What the ingress keeps per input partition, summed, at each partition's last snapshot."""
+    root = snapshot_root(store_root, APP_ID)
+    states = [load_snapshot(root, p) for p in range(len(list(root.glob("p=*.msgpack"))))]
+    found = [s for s in states if s is not None]
+    return {
+        "users": sum(len(s.users) for s in found),
+        "seen_ids": sum(len(s.seen) for s in found),
+        "snapshot_bytes": sum(f.stat().st_size for f in root.glob("p=*.msgpack")),
+    }
+
+
 def _print(report: dict[str, Any]) -> None:
     print(f"{report['events']:,} events, {report['users']:,} users, {report['businesses']:,} businesses")
     print("| events committed | RSS MB | high-water MB | slices closed | s |")
@@ -221,6 +239,11 @@ def _print(report: dict[str, Any]) -> None:
     print(
         f"replay CLI done {report['replay_s'] or 0:.0f} s, ingress committed all {report['ingress_s'] or 0:.0f} s, "
         f"every slice closed {report['end_to_end_s']:.0f} s: {report['end_to_end_eps']:,.0f} events/s end to end"
+    )
+    state = report["ingress_state"]
+    print(
+        f"ingress state at the last snapshots: {state['users']:,} users, {state['seen_ids']:,} seen ids "
+        f"(the {SEEN_HORIZON_MS // 86_400_000}-day horizon), {state['snapshot_bytes'] / MB:.1f} MB"
     )
     print(f"store: {report['stored']:,} rows, lost {report['lost']}, duplicated {report['duplicated']}")
 

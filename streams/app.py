@@ -29,6 +29,7 @@ from raie.online.trainer import AdapterTrainer, InProcessTrainer
 from schemas import Item, RoutedBatch, SliceMark
 from streams.editor import RegionEditorAgent
 from streams.flow_control import LosslessApp
+from streams.gc_pauses import FREEZE_EVERY_S, freeze_survivors, thaw
 from streams.ingress import Ingress
 from streams.ingress_states import IngressStates, snapshot_root
 from streams.serving import ServingState
@@ -142,6 +143,7 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
     def on_closed(outcome: SliceOutcome) -> None:
         closed.append(outcome)
         serving.state = outcome.state  # this process's ingress: the editor's state, not a reload
+        thaw()  # the slice's windows are released: one full collection, between slices
 
     states = IngressStates(
         settings.bootstrap,
@@ -180,6 +182,10 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
     @app.timer(interval=settings.commit_interval_s)  # type: ignore[untyped-decorator]
     async def commit_idle() -> None:
         await ingress.commit_if_due()
+
+    @app.timer(interval=FREEZE_EVERY_S)  # type: ignore[untyped-decorator]
+    async def freeze_long_lived() -> None:
+        freeze_survivors()  # see streams/gc_pauses.py: full collections would rescan every held window
 
     @app.timer(interval=SERVING_REFRESH_S)  # type: ignore[untyped-decorator]
     async def refresh_serving() -> None:

@@ -9,6 +9,7 @@ from kafka import KafkaConsumer
 
 from streams.app import build_app
 from streams.connect import reaching
+from streams.gc_pauses import GcPauseLog
 from streams.settings import WorkerSettings
 from streams.topic_names import INTERACTIONS
 
@@ -28,5 +29,6 @@ def run_worker(settings: WorkerSettings, loglevel: str = "INFO") -> None:
     """Run until stopped; the topics exist (``raie worker`` creates them before it starts anything)."""
     partitions = interaction_partitions(settings.bootstrap)
     stream = build_app(settings, partitions)
+    GcPauseLog().install()
     log.info("stream worker: %d interaction partitions, store %s", partitions, settings.store)
     faust.Worker(stream.app, loglevel=loglevel, quiet=True).execute_from_commandline()
