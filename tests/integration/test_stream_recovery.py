@@ -69,16 +69,7 @@ def test_a_killed_worker_resumes_to_the_same_store_and_bank(
     speed = float(ts.max() - ts.min()) / REPLAY_SECONDS  # event-time seconds per wall second
     crashed = run_stream(tmp_path, synthetic_yelp_dir, config_path, kill=True, speed=speed)
 
-    assert crashed.interactions == undisturbed.interactions
-    assert crashed.edits == undisturbed.edits
-    assert crashed.regions.keys() == undisturbed.regions.keys()
-    for slice_index, regions in undisturbed.regions.items():
-        assert [r[:2] for r in crashed.regions[slice_index]] == [r[:2] for r in regions]
-        for mine, theirs in zip(crashed.regions[slice_index], regions, strict=True):
-            np.testing.assert_allclose(mine[2], theirs[2], atol=CENTRE_TOLERANCE)
-    np.testing.assert_array_equal(crashed.bank.ids, undisturbed.bank.ids)
-    np.testing.assert_array_equal(crashed.bank.count, undisturbed.bank.count)
-    np.testing.assert_allclose(crashed.bank.centres, undisturbed.bank.centres, atol=CENTRE_TOLERANCE)
+    assert_same_store_and_bank(crashed, undisturbed)
     # The same adapter versions were published and serve (a slice re-closed after a kill republishes its versions).
     assert crashed.adapters.keys() == undisturbed.adapters.keys()
     assert crashed.live == undisturbed.live
@@ -95,15 +86,20 @@ def test_two_workers_share_the_group_and_the_survivor_of_a_kill_finishes_alone(
     speed = float(ts.max() - ts.min()) / GROUP_REPLAY_SECONDS
     grouped = run_group_stream(tmp_path, synthetic_yelp_dir, config_path, speed=speed)
 
-    assert grouped.interactions == undisturbed.interactions  # every event once
-    assert grouped.edits == undisturbed.edits
-    assert grouped.regions.keys() == undisturbed.regions.keys()
-    for slice_index, regions in undisturbed.regions.items():
-        assert [r[:2] for r in grouped.regions[slice_index]] == [r[:2] for r in regions]
-        for mine, theirs in zip(grouped.regions[slice_index], regions, strict=True):
-            np.testing.assert_allclose(mine[2], theirs[2], atol=CENTRE_TOLERANCE)
-    np.testing.assert_array_equal(grouped.bank.ids, undisturbed.bank.ids)
-    np.testing.assert_array_equal(grouped.bank.count, undisturbed.bank.count)
-    np.testing.assert_allclose(grouped.bank.centres, undisturbed.bank.centres, atol=CENTRE_TOLERANCE)
+    assert_same_store_and_bank(grouped, undisturbed)  # every event once, the same edits and bank
     assert grouped.windows == undisturbed.windows
     assert grouped.duplicated_windows == 0
+
+
+def assert_same_store_and_bank(run: StreamResult, undisturbed: StreamResult) -> None:
+    """Interactions, edits, regions and bank as a single undisturbed worker left them."""
+    assert run.interactions == undisturbed.interactions
+    assert run.edits == undisturbed.edits
+    assert run.regions.keys() == undisturbed.regions.keys()
+    for slice_index, regions in undisturbed.regions.items():
+        assert [r[:2] for r in run.regions[slice_index]] == [r[:2] for r in regions]
+        for mine, theirs in zip(run.regions[slice_index], regions, strict=True):
+            np.testing.assert_allclose(mine[2], theirs[2], atol=CENTRE_TOLERANCE)
+    np.testing.assert_array_equal(run.bank.ids, undisturbed.bank.ids)
+    np.testing.assert_array_equal(run.bank.count, undisturbed.bank.count)
+    np.testing.assert_allclose(run.bank.centres, undisturbed.bank.centres, atol=CENTRE_TOLERANCE)
