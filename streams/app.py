@@ -76,7 +76,8 @@ class StreamApp:
 
 def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
     store = StoreAccess(Path(settings.store).resolve())  # first: it refuses a directory that is not a store
-    torch.set_num_threads(settings.torch_threads)
+    if settings.torch_threads is not None:
+        torch.set_num_threads(settings.torch_threads)  # once, before any work: see WorkerSettings
     app = LosslessApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -38,9 +37,12 @@ class WorkerSettings:
     the records a crash makes it re-read, and the Parquet chunk count (one per partition each)."""
     commit_events: int = 20_000
     """Commit earlier once this many events wait: bounds the rows held in memory."""
-    torch_threads: int = field(default_factory=lambda: default_torch_threads())
-    """Torch intra-op threads of the worker: the cores minus one for the event loop, so the
-    forward pass in its thread does not fight the loop for the CPU."""
+    torch_threads: int | None = None
+    """Torch intra-op threads of the worker, set once at start; None: torch's default. The
+    default keeps the stream's scores equal to ``raie experiment``'s: with 1 thread instead of
+    2 the demo's Set-up model, and every stream score, came out different. Fewer (the cores
+    minus one) leave the event loop a core: the throughput bench runs with 1 on 2 cores.
+    Changing it while the worker runs is unsafe (torch's pool is process-wide)."""
     trace: Path | None = None
     """A JSON-lines file of per-batch stage times (streams/trace.py), for benchmarks; None: off."""
     trainer: Literal["ray", "in-process"] = "ray"
@@ -53,12 +55,8 @@ class WorkerSettings:
         # Checked here too, not only by the CLI: tests and benchmarks build settings directly,
         # and a zero batch or wait would stall an agent instead of failing.
         for name in ("ingress_batch", "commit_events", "torch_threads"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(name, f"{getattr(self, name)} < 1", "use a positive number of events")
         for name in ("ingress_linger_s", "commit_interval_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, f"{getattr(self, name)} is not > 0", "use a positive number of seconds")
-
-
-def default_torch_threads() -> int:
-    return max(1, (os.cpu_count() or 2) - 1)
