@@ -50,9 +50,14 @@ from streams.state_snapshot import load_snapshot
 from streams.topic_names import INTERACTIONS
 from streams.worker_process import WorkerProcess, raie_command, unbuffered_env
 
+SERVING_THREADS = max(1, (os.cpu_count() or 2) - 1)
+"""The worker's torch threads: the cores minus one, so the forward pass leaves the event loop a
+core (the worker's default, torch's, keeps scores equal to the offline runner's instead)."""
 BROKER = LocalBroker(29094, 29095, REPO / "var" / "bench-memory-kafka")
 WORK = REPO / "var" / "bench-memory"
 APP_ID = "bench-memory"
+WORKER_OPTIONS: tuple[str, ...] = ("--dataset", "yelp", "--trainer", "in-process", "--app-id", APP_ID)
+WORKER_OPTIONS += ("--torch-threads", str(SERVING_THREADS))
 PROBE_USERS_PER_GROUP = 1000
 """The synthetic generator's size is set in users per group; a small probe measures
 how many preprocessed positives a user yields, and the real run is scaled from it."""
@@ -79,7 +84,7 @@ def main() -> int:
             bootstrap,
             store,
             WORK,
-            ("--dataset", "yelp", "--config", str(config_path), "--trainer", "in-process", "--app-id", APP_ID),
+            (*WORKER_OPTIONS, "--config", str(config_path)),
         )
         worker.start()
         try:

@@ -76,6 +76,9 @@ from streams.settings import WorkerSettings
 from streams.topic_names import INTERACTIONS, ITEMS
 from streams.worker_process import WorkerProcess, raie_command
 
+SERVING_THREADS = max(1, (os.cpu_count() or 2) - 1)
+"""The worker's torch threads: the cores minus one, so the forward pass leaves the event loop a
+core (the worker's default, torch's, keeps scores equal to the offline runner's instead)."""
 BROKER = LocalBroker(29092, 29093, REPO / "var" / "bench-kafka")
 WORK = REPO / "var" / "bench-stream"
 DATA = REPO / "data" / "ml-latest-small"
@@ -121,7 +124,8 @@ def main() -> int:
     later = [e for e in events if e.ts_ms >= first_cut_ms]
     copies = [dataclasses.replace(e, event_id=f"{e.event_id}#{copy}") for copy in range(args.copies) for e in later]
     context_len = config.protocol.context_len
-    options = ("--dataset", "movielens", "--config", str(config_path), "--trainer", "in-process")
+    options: tuple[str, ...] = ("--dataset", "movielens", "--config", str(config_path), "--trainer", "in-process")
+    options += ("--torch-threads", str(SERVING_THREADS))
     options += tuple(args.worker_options.split())
 
     with BROKER.running_empty() as bootstrap:
