@@ -352,3 +352,10 @@ def rss_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) of a process in MB, from /proc."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def finish(report: dict[str, Any], json_path: Path | None) -> int:
+    """Write the report as JSON where asked; the exit status: 1 if any event was lost or duplicated."""
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+    return 1 if report["lost"] or report["duplicated"] else 0

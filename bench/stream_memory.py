@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
-from stream_bench_parts import rss_mb
+from stream_bench_parts import finish, rss_mb
 
 from raie.cli.common import resolve_config
 from raie.config import ExperimentConfig, TrainConfig
@@ -95,9 +94,7 @@ def main() -> int:
     report |= _store_counts(store, len(timeline))
     report["ingress_state"] = _ingress_state(store)
     _print(report)
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 1 if report["lost"] or report["duplicated"] else 0
+    return finish(report, args.json)
 
 
 def _arguments() -> argparse.Namespace:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import os
 import re
 import shutil
@@ -58,6 +57,7 @@ from stream_bench_parts import (
     consume,
     consumer_lag,
     end_offsets,
+    finish,
     open_loop_send,
     rss_mb,
     run_floor,
@@ -145,9 +145,7 @@ def main() -> int:
     report |= {"publish_cli_eps": publish_eps, "events": {"measured": len(copies), "later": len(later)}}
     report["run"] = {"copies": args.copies, "rounds": args.rounds, "rates": args.rates, "options": options}
     print_table(report)
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 1 if report["lost"] or report["duplicated"] else 0
+    return finish(report, args.json)
 
 
 def _arguments() -> argparse.Namespace:

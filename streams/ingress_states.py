@@ -108,10 +108,6 @@ class IngressStates:
                 copy.logged(offset)  # the copy holds exactly what the log holds up to this delta
                 self._snapshot(copy)
 
-    async def close(self) -> None:
-        """Wait for snapshots being written."""
-        await asyncio.gather(*self._snapshotting)
-
     def _snapshot(self, copy: PartitionState) -> None:
         """Write a snapshot copy in a thread."""
         self._since_snapshot[copy.partition] = 0
