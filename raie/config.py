@@ -272,6 +272,24 @@ class RegionConfig:
 
 
 @dataclass(frozen=True)
+class PromotionConfig:
+    """Guarded promotion of adapter versions (raie/online/promotion.py): when a new version serves."""
+
+    max_regression: float = 0.0
+    """Validation Recall@10 a new adapter version may lose against the version it would
+    replace and still become live. 0: it must not be worse; ties promote, because the new
+    version has seen newer data."""
+
+    def __post_init__(self) -> None:
+        _require(
+            0.0 <= self.max_regression <= 1.0,
+            "max_regression",
+            f"{self.max_regression} outside [0, 1]",
+            "use a Recall@10 difference such as 0.0 (never worse) or 0.005",
+        )
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything that decides an offline run's numbers, except method and seed."""
 
@@ -285,6 +303,7 @@ class ExperimentConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     regions: RegionConfig = field(default_factory=RegionConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
     eval_batch_size: int = 512
     new_item_room: float = 0.25
     """Item rows reserved, as a fraction of the items known at Set-up, for items first

@@ -35,6 +35,7 @@ from raie.online.prequential import Scorer
 from raie.online.rows import experiment_rows
 from raie.online.setup import initial_state
 from raie.online.setup_model import train_setup_on
+from raie.online.slice_training import PromotionDecision
 from raie.online.state import MethodScore, SliceData, SliceResult, StepState
 from raie.online.step import StepSettings, step
 from raie.online.trainer import InProcessTrainer
@@ -80,9 +81,8 @@ class ExperimentOutcome:
     results: pa.Table  # the rows written to experiment_results
     rankings: dict[tuple[str, int, str], Ranking]
     """(method, seed, split) -> per-window ranks, for paired comparisons."""
-    guards: dict[tuple[int, str], tuple[bool, float, float]] = dataclasses.field(default_factory=dict)
-    """(seed, line) -> the region guard's decision: promoted, and the routed model's F.valid
-    Recall@10 with the new and with the previous region versions (lines that route only)."""
+    promotions: dict[tuple[int, str], list[PromotionDecision]] = dataclasses.field(default_factory=dict)
+    """(seed, line) -> the promotion guard's decisions on the versions F trained (raie/online/promotion.py)."""
 
 
 def run_id_for(request: ExperimentRequest) -> str:
@@ -194,7 +194,7 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
         device=device,
     )
     rankings: dict[tuple[str, int, str], Ranking] = {}
-    guards: dict[tuple[int, str], tuple[bool, float, float]] = {}
+    promotions: dict[tuple[int, str], list[PromotionDecision]] = {}
     parts = []
     with Store.open(request.store_dir) as store:
         # First, so that no result is in the store without what produced it.
@@ -205,9 +205,7 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
             for editing, methods in lines(request.methods).items():
                 root = line_root(request.store_dir, run_id, seed, editing)
                 line = run_line(setup, data, request.config, seed, methods, editing, root, device)
-                training = line.result.training
-                if training.guard_recalls is not None:
-                    guards[(seed, root.name)] = (training.regions_promoted, *training.guard_recalls)
+                promotions[(seed, root.name)] = line.result.training.decisions
                 scores = {split: line.score(windows) for split, windows in scored_windows(data).items()}
                 for i, method in enumerate(methods):
                     by_split = {split: split_scores[i] for split, split_scores in scores.items()}
@@ -216,7 +214,7 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
                     key = {"run_id": run_id, "method": method, "seed": seed}
                     parts.append(_store_method(store, request, key, by_split, line.rows(method)))
     results = pa.concat_tables(parts) if parts else table_spec(RESULTS_TABLE).schema.empty_table()
-    return ExperimentOutcome(run_id, time.perf_counter() - started, results, rankings, guards)
+    return ExperimentOutcome(run_id, time.perf_counter() - started, results, rankings, promotions)
 
 
 def _store_method(

@@ -85,13 +85,13 @@ class RoutedRecommender(SequentialRecommender):
         # adapter serves gets its scores back unchanged.
         activate(self.model, (GLOBAL_ADAPTER,))
         shared = adapted_backbone(self.model).full_sort_scores(context)
-        return self.blend * _log_probabilities(routed) + (1.0 - self.blend) * _log_probabilities(shared)
+        return self.blend * log_probabilities(routed) + (1.0 - self.blend) * log_probabilities(shared)
 
     def item_vectors(self) -> torch.Tensor:
         return adapted_backbone(self.model).item_vectors()
 
 
-def _log_probabilities(scores: torch.Tensor) -> torch.Tensor:
+def log_probabilities(scores: torch.Tensor) -> torch.Tensor:
     """Log-softmax over the items, the padding column left out (it stays -inf)."""
     masked = scores.clone()
     masked[:, PADDING_ITEM] = -torch.inf

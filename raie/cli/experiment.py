@@ -13,6 +13,7 @@ from raie.config import ExperimentConfig
 from raie.errors import ConfigError
 from raie.experiment import ExperimentRequest, prepare_data, run_experiment, scored_windows
 from raie.metrics import target_kinds
+from raie.online.slice_training import PromotionDecision
 from raie.report import baseline_differences_table, differences_table, results_table, target_kind_table
 from raie.store import Store
 from raie.strategies import strategy_names
@@ -39,6 +40,16 @@ def with_region_count(config: ExperimentConfig, k: int) -> ExperimentConfig:
         return dataclasses.replace(config, regions=dataclasses.replace(config.regions, regions=k))
     except ConfigError as error:
         raise ConfigError("--k", error.problem, error.fix) from None
+
+
+def promotion_lines(decisions: list[PromotionDecision]) -> list[str]:
+    """One line per global or baseline version, and one for the region versions (judged together)."""
+    lines = [f"{d.adapter} v{d.candidate_version} {d.decision}: {d.reason}" for d in decisions if not d.is_region]
+    regions = [d for d in decisions if d.is_region]
+    if regions:
+        verdict = "promoted" if regions[0].promoted else "rejected, the previous versions serve"
+        lines.append(f"{len(regions)} region versions {verdict}: {regions[0].reason}")
+    return lines
 
 
 def experiment_command(args: argparse.Namespace) -> int:
@@ -73,9 +84,9 @@ def experiment_command(args: argparse.Namespace) -> int:
     against_rival = baseline_differences_table(outcome.rankings, request.methods, request.seeds)
     if against_rival:
         print(against_rival)
-    for (seed, line), (promoted, new, previous) in sorted(outcome.guards.items()):
-        verdict = "promoted" if promoted else "kept the previous versions"
-        print(f"region guard, seed {seed}, {line} line: {verdict} (F.valid R@10 {new:.4f} new vs {previous:.4f})")
+    for (seed, line), decisions in sorted(outcome.promotions.items()):
+        for text in promotion_lines(decisions):
+            print(f"promotion, seed {seed}, {line} line: {text}")
     kinds = target_kinds(data, scored_windows(data)["T"])
     print(target_kind_table(outcome.rankings, request.methods, request.seeds, kinds))
     print(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from raie import __version__
-from raie.cli import data, experiment, metrics, regions
+from raie.cli import adapters, data, experiment, metrics, recommend, regions
 from raie.errors import RaieError, RuntimeFailure
 
 USAGE_ERROR = 2
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raie", description="RAIE Stream: region-aware incremental editing")
     parser.add_argument("--version", action="version", version=f"raie {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module in (experiment, data, metrics, regions):
+    for module in (experiment, data, metrics, regions, adapters, recommend):
         module.add_parser(subparsers)
     for plugin in sorted(entry_points(group=COMMAND_GROUP), key=lambda point: point.name):
         try:

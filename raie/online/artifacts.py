@@ -19,13 +19,23 @@ Everything is safetensors or JSON (never pickles). A slice's files are written
 first and ``state.json`` replaced atomically last, once the caller has also
 stored the slice's rows, so a crash in between leaves the previous slice as
 the state to resume from.
+
+``state.json`` has two writers: the slice commit and :meth:`Artifacts.rollback`
+(``raie adapters rollback``, from another process). Both hold an exclusive
+``flock`` on ``.state.lock`` while they read and replace it, so they never
+interleave; and a commit that finds a rollback landed while its slice trained
+keeps the rolled-back versions (see :meth:`Artifacts.commit`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +46,19 @@ from raie.adapters import ADAPTERS_DIR, AdapterRegistry
 from raie.backbones import SequentialRecommender, build_backbone
 from raie.config import ExperimentConfig
 from raie.data.catalog import Catalog
+from raie.errors import RaieError
 from raie.online.candidates import ItemVocabulary
 from raie.online.memory import RehearsalMemory
 from raie.online.state import StepState
 from raie.regions.bank import RegionBank
 from raie.store.files import atomic_write_json
 
+LOG = logging.getLogger(__name__)
+
 ARTIFACTS_DIR = "artifacts"
 STATE_FILE = "state.json"
+LOCK_FILE = ".state.lock"
+"""Held (flock, exclusive) by whoever reads and replaces ``state.json``."""
 TRAIN_INPUT_FILE = "train_input.safetensors"
 
 
@@ -117,9 +132,84 @@ class Artifacts:
         state.bank.save(directory / "regions")
         state.step.memory.save(directory / MEMORY_FILE)
 
-    def commit(self, state: SessionState) -> None:
-        """Make the slice :meth:`write_slice` wrote for ``state`` the one a restart resumes from."""
-        atomic_write_json(self.root / STATE_FILE, {"closed_slices": state.closed_slices, "live": state.live})
+    def commit(self, state: SessionState, started_from: dict[str, int] | None = None) -> SessionState:
+        """Make the slice :meth:`write_slice` wrote for ``state`` the one a restart resumes from;
+        the state committed.
+
+        ``started_from``: the live versions the slice's training continued from. When
+        ``state.json`` no longer holds them, a rollback landed while the slice trained; the
+        rollback wins and none of the slice's new versions serve, since they were trained
+        from the versions it undid. The next slice trains from the rolled-back versions."""
+        with self._exclusive():
+            live = state.live
+            if started_from is not None:
+                closed, committed = self.committed()
+                if closed == state.closed_slices - 1 and committed != started_from:
+                    LOG.warning(
+                        "slice %d: adapters were rolled back while it trained (%s, not %s): "
+                        "the rollback stays, the slice's new versions do not serve",
+                        closed,
+                        committed,
+                        started_from,
+                    )
+                    live = committed
+            atomic_write_json(self.root / STATE_FILE, {"closed_slices": state.closed_slices, "live": live})
+        if live is state.live:
+            return state
+        return SessionState(state.vocabulary, replace(state.step, live=live))
+
+    def committed(self) -> tuple[int, dict[str, int]]:
+        """What ``state.json`` holds now: slices closed and live versions (0 and none before Set-up)."""
+        path = self.root / STATE_FILE
+        state = json.loads(path.read_text()) if path.is_file() else {}
+        live = {str(name): int(version) for name, version in state.get("live", {}).items()}
+        return int(state.get("closed_slices", 0)), live
+
+    def rollback(self, adapter: str, version: int) -> int | None:
+        """Make ``version`` of ``adapter`` the live one; the version that served before (None: none).
+
+        Only a version of a committed slice whose files pass the registry's hash check can be made
+        live. The slice session continues from it at its next slice (``SliceSession`` rereads
+        ``state.json``). A region adapter trained as a residual serves stacked on whatever global
+        version is live, so rolling back the global adapter changes what the regions sit on."""
+        self.check_version(adapter, version)  # before the lock: most mistakes need not wait for a commit
+        with self._exclusive():
+            self.check_version(adapter, version)
+            closed, live = self.committed()
+            previous = live.get(adapter)
+            atomic_write_json(self.root / STATE_FILE, {"closed_slices": closed, "live": live | {adapter: version}})
+        return previous
+
+    def check_version(self, adapter: str, version: int) -> None:
+        """RaieError, naming what exists, unless ``version`` of ``adapter`` belongs to a committed
+        slice and its weights match the hash its manifest recorded."""
+        if not (self.root / STATE_FILE).is_file():
+            raise RaieError(
+                f"{self.root / STATE_FILE} not found: no slice is committed here, so no adapter serves; "
+                "pass the store a stream writes to, once its Set-up slice has closed"
+            )
+        closed = self.closed_slices()
+        known = self.registry.adapters()
+        if adapter not in known:
+            raise RaieError(f"no adapter {adapter!r} in {self.registry.root}; adapters: {', '.join(known) or 'none'}")
+        committed = [v for v in self.registry.versions(adapter) if v < closed]
+        if version not in committed:
+            raise RaieError(
+                f"adapter {adapter!r} has no committed version {version} ({closed} slices closed); "
+                f"its versions: {', '.join(map(str, committed)) or 'none'}"
+            )
+        self.registry.load_weights(adapter, version)  # refuses files changed since publishing
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the lock that every reader-and-replacer of ``state.json`` takes."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / LOCK_FILE).open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def load(self, backbone: str, config: ExperimentConfig, device: torch.device) -> SessionState | None:
         """The state after the last closed slice (its Set-up model on ``device``), or None before
@@ -137,9 +227,7 @@ class Artifacts:
 
     def load_live(self) -> dict[str, int]:
         """The committed adapter versions: adapter name -> registry version."""
-        path = self.root / STATE_FILE
-        state = json.loads(path.read_text()) if path.is_file() else {}
-        return {str(name): int(version) for name, version in state.get("live", {}).items()}
+        return self.committed()[1]
 
     def load_setup(
         self, backbone: str, config: ExperimentConfig, device: torch.device

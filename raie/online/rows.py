@@ -14,7 +14,7 @@ import numpy as np
 from raie.adapters import AdapterManifest
 from raie.evaluation import Ranking
 from raie.online.candidates import Candidate
-from raie.online.slice_training import SliceTraining
+from raie.online.slice_training import PromotionDecision, SliceTraining
 from raie.online.state import MethodScore, SliceResult
 from raie.online.trainer import JobEvent
 from raie.recording import Row
@@ -137,12 +137,31 @@ def event_row(event: JobEvent) -> Row:
     }
 
 
+def promotion_row(decision: PromotionDecision) -> Row:
+    """``promotions``: whether a new adapter version serves (or was made live again), and why."""
+    d = decision
+    return {
+        "slice": d.slice,
+        "adapter": d.adapter,
+        "region_id": d.region_id,
+        "candidate_version": d.candidate_version,
+        "previous_version": d.previous_version,
+        "candidate_recall": d.candidate_recall,
+        "previous_recall": d.previous_recall,
+        "max_regression": d.max_regression,
+        "decision": d.decision,
+        "reason": d.reason,
+        "at_ms": d.at_ms,
+    }
+
+
 def training_rows(training: SliceTraining) -> MethodRows:
-    """Per method: ``train_jobs`` (finished jobs), ``adapters`` (what they published) and ``train_job_events``."""
+    """Per method: ``train_jobs`` (finished jobs), ``adapters`` (what they published),
+    ``train_job_events`` and ``promotions`` (the guard's decisions on them)."""
     rows: MethodRows = {}
 
     def tables(method: str) -> dict[str, list[Row]]:
-        return rows.setdefault(method, {"train_jobs": [], "adapters": [], "train_job_events": []})
+        return rows.setdefault(method, {"train_jobs": [], "adapters": [], "train_job_events": [], "promotions": []})
 
     for outcome in training.outcomes:
         tables(outcome.job.method)  # a job that failed still has its (empty) tables replaced
@@ -152,6 +171,8 @@ def training_rows(training: SliceTraining) -> MethodRows:
             tables(outcome.job.method)["adapters"].append(adapter_row(manifest))
     for event in training.events:
         tables(event.job.method)["train_job_events"].append(event_row(event))
+    for decision in training.decisions:
+        tables(decision.method)["promotions"].append(promotion_row(decision))
     return rows
 
 
@@ -174,15 +195,23 @@ def stream_rows(result: SliceResult, train: Sequence[Candidate], evaluated: Sequ
 
 def experiment_rows(method: str, result: SliceResult) -> dict[str, list[Row]]:
     """The offline runner's rows of one method for one update slice: RAIE's variants record
-    their regions, their edits (when regions are edited) and the jobs whose adapters they read."""
+    their regions, their edits (when regions are edited), and the jobs whose adapters they
+    read with the promotion decisions on them."""
     strategy = build_strategy(method)
     training = training_rows(result.training)
     if not strategy.uses_raie_state:
-        return {"train_jobs": training.get(method, {}).get("train_jobs", [])}
+        own = training.get(method, {})
+        return {"train_jobs": own.get("train_jobs", []), "promotions": own.get("promotions", [])}
     jobs = training.get(RAIE, {}).get("train_jobs", [])
+    promotions = training.get(RAIE, {}).get("promotions", [])
     if strategy.serves == "global":
         jobs = [j for j in jobs if j["region_id"] == FALLBACK]
-    rows = {"regions": region_rows(result.before.bank, result.state.bank, result.slice), "train_jobs": jobs}
+        promotions = [p for p in promotions if p["region_id"] == FALLBACK]
+    rows = {
+        "regions": region_rows(result.before.bank, result.state.bank, result.slice),
+        "train_jobs": jobs,
+        "promotions": promotions,
+    }
     if strategy.editing:
         rows["edits"] = edit_rows(result.edits)
     return rows

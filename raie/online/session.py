@@ -14,6 +14,11 @@ closed. Its candidates are split into the protocol's roles, and:
 
 Windows are kept by key, so duplicates (a re-sent event, a restarted ingress)
 count once, and windows of slices already closed are ignored.
+
+``raie adapters rollback`` changes the committed live versions from another
+process; before each slice trains, the session rereads them from the
+artifacts, so the slice continues from the rolled-back versions and its
+commit does not undo the rollback.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import torch
 
+from raie.backbones.lora import GLOBAL_ADAPTER
 from raie.config import ExperimentConfig
 from raie.data.catalog import Catalog
 from raie.online.artifacts import Artifacts, SessionState
@@ -167,8 +173,8 @@ class SliceSession:
         """Make ``outcome``'s slice closed, on disk and in this session."""
         if outcome.slice != self.closed_slices:
             raise ValueError(f"slice {outcome.slice} cannot commit before slice {self.closed_slices}")
-        await asyncio.to_thread(self.artifacts.commit, outcome.state)
-        self.state = outcome.state
+        started_from = None if outcome.result is None else outcome.result.before.live
+        self.state = await asyncio.to_thread(self.artifacts.commit, outcome.state, started_from)
         if outcome.slice == SETUP_SLICE:
             self.trainer.warm_up()  # the Set-up backbone is now on disk for the trainer's workers
 
@@ -196,7 +202,7 @@ class SliceSession:
         return state, {RAIE: {"regions": region_rows(bank, bank, SETUP_SLICE), "windows": windows}}
 
     async def _step(self, slice_index: int, roles: dict[str, list[Candidate]]) -> tuple[SessionState, SliceResult]:
-        assert self.state is not None
+        self.state = await asyncio.to_thread(self._with_committed_live)
         length = self.config.protocol.context_len
         # Items first seen in this slice take free rows before any of its windows is encoded,
         # as the offline runner knows every item of the timeline from the start.
@@ -225,4 +231,25 @@ class SliceSession:
         result = await step(
             self.state.step, data, self.trainer, settings, self.artifacts, self.device, self._scorer, self.on_job_event
         )
+        if GLOBAL_ADAPTER not in result.state.live and any(
+            d.adapter == GLOBAL_ADAPTER for d in result.training.decisions
+        ):
+            # The guard scored a first global version and rejected it: the scorer's model still holds
+            # its weights (a loaded adapter is never unloaded), so the next slice scores with a fresh one.
+            self._scorer = None
         return SessionState(vocabulary, result.state), result
+
+    def _with_committed_live(self) -> SessionState:
+        """The session's state with the live versions ``state.json`` holds now: a rollback since
+        this session loaded or committed them wins, or the slice's commit would undo it."""
+        assert self.state is not None
+        closed, live = self.artifacts.committed()
+        if closed != self.state.closed_slices or live == self.state.live:
+            return self.state
+        LOG.warning(
+            "slice %d continues from the committed adapter versions %s, not %s: they were rolled back",
+            closed,
+            live,
+            self.state.live,
+        )
+        return SessionState(self.state.vocabulary, replace(self.state.step, live=live))

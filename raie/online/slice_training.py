@@ -101,15 +101,58 @@ class SlicePlan:
         )
 
 
+PROMOTED, REJECTED, ROLLED_BACK = "promoted", "rejected", "rolled_back"
+"""What became of an adapter version: the guard let it serve or kept the previous one
+(raie/online/promotion.py), or an operator made it live again (``raie adapters rollback``)."""
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """Whether one new adapter version serves after its slice, and the figures that decided it."""
+
+    slice: int
+    adapter: str
+    region_id: int  # FALLBACK (-1) for the global adapter and the baselines' adapters
+    method: str  # whose store rows record it: RAIE, or the baseline that trains the adapter
+    candidate_version: int
+    previous_version: int | None  # None: no version served before (the Set-up model, or the global adapter)
+    candidate_recall: float | None  # validation Recall@10; None when nothing was scored
+    previous_recall: float | None
+    max_regression: float | None  # None for a rollback: an operator's decision, no tolerance
+    decision: str  # PROMOTED, REJECTED or ROLLED_BACK
+    reason: str
+    at_ms: int
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision != REJECTED
+
+    @property
+    def is_region(self) -> bool:
+        return self.region_id != FALLBACK
+
+
 @dataclass
 class SliceTraining:
     live: dict[str, int]  # adapter -> version serving after the slice
     outcomes: list[JobOutcome] = field(default_factory=list)
     events: list[JobEvent] = field(default_factory=list)
-    regions_promoted: bool = True
-    """False when the region guard (raie/online/region_guard.py) kept the versions before the slice."""
-    guard_recalls: tuple[float, float] | None = None
-    """The routed model's validation Recall@10 with the new and with the previous region versions."""
+    decisions: list[PromotionDecision] = field(default_factory=list)
+    """The promotion guard's decision on every adapter whose version the slice changed."""
+
+    @property
+    def regions_promoted(self) -> bool:
+        """False when the guard kept the region versions from before the slice."""
+        return all(d.promoted for d in self.decisions if d.is_region)
+
+    @property
+    def guard_recalls(self) -> tuple[float, float] | None:
+        """The routed model's validation Recall@10 with the new and with the previous region
+        versions; None when no region version was scored."""
+        for d in self.decisions:
+            if d.is_region and d.candidate_recall is not None and d.previous_recall is not None:
+                return d.candidate_recall, d.previous_recall
+        return None
 
 
 async def train_slice(

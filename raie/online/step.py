@@ -11,9 +11,10 @@ with the Ray pool. In order:
 3. write the jobs' input: the new windows, the rehearsal memory and the
    validation windows, each with the region that owns it after the edits;
 4. train: the global adapter and every trained baseline first, then each
-   edited or new region's adapter (raie/online/slice_training.py); the region
-   guard (raie/online/region_guard.py) promotes the new region versions only
-   when the routed model does not lose on the slice's validation windows;
+   edited or new region's adapter (raie/online/slice_training.py); the
+   promotion guard (raie/online/promotion.py) lets each new version serve only
+   when the model that serves it does not lose more than
+   ``promotion.max_regression`` on the slice's validation windows;
 5. offer the slice's training windows to the rehearsal memory.
 
 Work and bytes are bounded by the slice's windows plus the memory's
@@ -33,7 +34,7 @@ from raie.config import ExperimentConfig
 from raie.online.adapter_job import JobInput
 from raie.online.artifacts import Artifacts
 from raie.online.prequential import Scorer
-from raie.online.region_guard import guard_regions
+from raie.online.promotion import guard_promotions
 from raie.online.setup import memory_seed
 from raie.online.slice_training import SlicePlan, train_slice
 from raie.online.state import SliceData, SliceResult, StepState
@@ -113,20 +114,17 @@ async def step(
         trains_regions=settings.trains_regions,
     )
     training = await train_slice(trainer, plan, state.setup_model, events)
-    if settings.trains_regions:
-        trained = StepState(data.index + 1, state.setup_model, edited.bank, state.memory, training.live)
-        valid_rep = edited.valid_rep
-        decision = await asyncio.to_thread(
-            guard_regions,
-            state.live,
-            training.live,
-            trained,
-            data.valid,
-            valid_rep,
-            scorer or Scorer(settings.config, artifacts.registry, device),
-        )
-        training.live, training.regions_promoted = decision.live, decision.promoted
-        training.guard_recalls = (decision.new_recall, decision.previous_recall)
+    trained = StepState(data.index + 1, state.setup_model, edited.bank, state.memory, training.live)
+    promotion = await asyncio.to_thread(
+        guard_promotions,
+        state.live,
+        trained,
+        data.valid,
+        edited.valid_rep,
+        scorer or Scorer(settings.config, artifacts.registry, device),
+        settings.config.promotion,
+    )
+    training.live, training.decisions = promotion.live, promotion.decisions
     memory = await asyncio.to_thread(
         state.memory.offer, edited.job_input.new.windows, edited.train_rep, memory_seed(settings.seed, data.index)
     )

@@ -1,4 +1,4 @@
-"""Store tables for RAIE's regions: snapshots, op counts, routing and training jobs.
+"""Store tables for RAIE's regions: snapshots, op counts, routing, training jobs and promotions.
 
 Tables with a ``slice`` column are partitioned by (run, method, seed, slice):
 re-closing a slice (a restarted stream, a re-run experiment) replaces that
@@ -140,6 +140,40 @@ ADAPTERS = register_table(
             "(adapters/<adapter>/<version>, safetensors + manifest.json); version = the slice that trained it; "
             "parent = the version training started from (regions start from the global adapter). region_id -1 = global."
         ),
+    )
+)
+
+PROMOTION_DECISIONS = frozenset({"promoted", "rejected", "rolled_back"})
+"""raie/online/slice_training.py names them (PROMOTED, REJECTED, ROLLED_BACK); the store
+does not import the method core, so a unit test keeps the two in step."""
+
+PROMOTIONS = register_table(
+    TableSpec(
+        name="promotions",
+        schema=pa.schema(
+            [
+                *key_fields(),
+                pa.field("slice", pa.int32(), nullable=False),
+                pa.field("adapter", pa.string(), nullable=False),
+                pa.field("region_id", pa.int32(), nullable=False),
+                pa.field("candidate_version", pa.int32(), nullable=False),
+                pa.field("previous_version", pa.int32(), nullable=True),
+                pa.field("candidate_recall", pa.float64(), nullable=True),
+                pa.field("previous_recall", pa.float64(), nullable=True),
+                pa.field("max_regression", pa.float64(), nullable=True),
+                pa.field("decision", pa.string(), nullable=False),
+                pa.field("reason", pa.string(), nullable=False),
+                pa.field("at_ms", pa.int64(), nullable=False),
+            ]
+        ),
+        partition_by=SLICE_KEY,
+        description=(
+            "Guarded promotion of each new adapter version: validation Recall@10 of the model serving it "
+            "with the candidate and with the previous version (null: the Set-up model or no version), "
+            "the tolerance max_regression, and the decision; 'rolled_back' rows record raie adapters rollback "
+            "(candidate = the version made live, previous = the one it replaced). region_id -1 = global or baseline."
+        ),
+        allowed_values={"decision": PROMOTION_DECISIONS},
     )
 )
 

@@ -36,7 +36,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"regions", "training"}),
     frozenset({"adapters", "strategies"}),
     frozenset({"online"}),
-    frozenset({"experiment", "report", "slice_reports", "slice_plot"}),
+    frozenset({"experiment", "report", "slice_reports", "slice_plot", "serving"}),
     frozenset({"cli"}),
 )
 """Lowest first. A unit (a subpackage or top-level module of raie/) may import its own layer and those below."""

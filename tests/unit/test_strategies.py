@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from raie.backbones import SequentialRecommender
-from raie.config import ExperimentConfig, StrategyConfig
+from raie.config import ExperimentConfig, PromotionConfig, StrategyConfig
 from raie.experiment import adapt, train_setup_model
 from raie.protocol.blocks import ProtocolData
 from raie.strategies import build_strategy, strategy_names
@@ -38,7 +38,7 @@ def test_base_returns_the_setup_model(
 ) -> None:
     model, rows = adapt("base", setup_model, synthetic_data, fast_config, 0, tmp_path, torch.device("cpu"))
     assert model is setup_model
-    assert rows == {"train_jobs": []}, "base trains nothing"
+    assert rows == {"train_jobs": [], "promotions": []}, "base trains nothing"
 
 
 @pytest.mark.parametrize("method", ["lora", "replay", "lwf"])
@@ -50,9 +50,12 @@ def test_fine_tuning_changes_scores_but_never_the_setup_model(
     tmp_path: Path,
 ) -> None:
     before = {k: v.clone() for k, v in setup_model.state_dict().items()}
-    # No early stopping: on the tiny data the untrained start may win on validation and be kept.
+    # No early stopping: on the tiny data the untrained start may win on validation and be kept;
+    # for the same reason the promotion guard may keep the Set-up model, so it lets any loss through.
     config = dataclasses.replace(
-        fast_config, finetune_train=dataclasses.replace(fast_config.finetune_train, patience=0)
+        fast_config,
+        finetune_train=dataclasses.replace(fast_config.finetune_train, patience=0),
+        promotion=PromotionConfig(max_regression=1.0),
     )
     adapted, rows = adapt(method, setup_model, synthetic_data, config, 0, tmp_path, torch.device("cpu"))
     assert [job["adapter"] for job in rows["train_jobs"]] == [f"baseline_{method}"]

@@ -62,6 +62,16 @@ def test_contexts_across_slices_keep_the_last_L_items() -> None:
     assert windows == [None, None, (0, 2, ("a", "b")), (1, 0, ("b", "c")), (2, 0, ("c", "d"))]
 
 
+def test_the_state_keeps_the_last_L_items_across_slices_for_serving() -> None:
+    state = None
+    for item, slice_index in [("a", 0), ("b", 0), ("c", 0), ("d", 1)]:
+        state, _ = next_window(state, "u", item, 0, slice_index, L)
+    assert state is not None
+    assert state.recent == ("c", "d"), "serving reads the freshest L items, whatever their slice"
+    assert state.window_context() == ("d",), "windows of slice 1 see slice 1's items only"
+    assert state.window_context(across_slices=True) == ("c", "d")
+
+
 # --- the stream's windows are the offline protocol's, for every context setting
 
 PARITY_BASE = ProtocolConfig(context_len=4, holdout_targets=2, eval_stride=3, train_stride=2)
