@@ -73,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/yelp_load.py
 	$(BIN)/python bench/stream_throughput.py
 	$(BIN)/python bench/stream_memory.py
+	$(BIN)/python bench/serving_latency.py
 	$(BIN)/python bench/adapter_freshness.py
 	$(BIN)/python bench/store_throughput.py
 	$(BIN)/python bench/store_compaction.py

@@ -5,7 +5,9 @@ per candidate. A candidate is a set of ``--set``-style overrides of the
 preset (any section). Prints, per method, Recall@10 on F.valid (the
 selection criterion) overall and split by whether the target item occurs in
 S's training windows ("old") or not ("new"), and on S.valid (forgetting).
-T is not scored here at all.
+For ``raie`` it also prints the routed model's F.valid before the region
+guard chose (the guard may keep the global adapter alone, so the ``raie``
+row can equal ``raie-wo-kr``). T is not scored here at all.
 
     python bench/tune_on_fvalid.py --methods lora,replay,raie \\
         --candidates 'lora.item_embeddings=false' 'lora.item_embeddings=true'
@@ -67,6 +69,8 @@ def main() -> int:
                 started = time.perf_counter()
                 line = run_line(setup, data, config, seed, line_methods, editing, Path(tempfile.mkdtemp()), device)
                 seconds = time.perf_counter() - started
+                guard = line.result.training.guard_recalls
+                routed = f"{guard[0]:.4f}" if guard is not None else "-"
                 for method in line_methods:
                     model = line.model(method)
                     hits = recall_at(rank_windows(model, f_valid, batch_size=512, device=device).ranks, K)
@@ -80,10 +84,12 @@ def main() -> int:
                             f"{hits[~is_new].mean():.4f}",
                             f"{hits[is_new].mean():.4f}",
                             f"{s_recall:.4f}",
+                            routed if method == "raie" else "-",
                             f"{seconds:.0f}",
                         ]
                     )
-            headers = ["candidate", "seed", "method", "F.valid R@10", "old", "new", "S.valid R@10", "line s"]
+            headers = ["candidate", "seed", "method", "F.valid R@10", "old", "new", "S.valid R@10"]
+            headers += ["routed F.valid", "line s"]
             print(format_text_table(headers, rows), flush=True)
     return 0
 

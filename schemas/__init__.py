@@ -9,6 +9,7 @@ windows), has no JSON Schema file. See schemas/README.md for topics, keys and pa
 
 from __future__ import annotations
 
+from schemas.adapter_decision import AdapterDecision
 from schemas.adapter_published import AdapterPublished
 from schemas.codec import MAX_EVENT_BYTES
 from schemas.dead_letter import MAX_DEAD_LETTER_BYTES, DeadLetter
@@ -30,6 +31,7 @@ MODELS: tuple[type[WireModel], ...] = (
     RegionEdit,
     TrainJob,
     AdapterPublished,
+    AdapterDecision,
     DeadLetter,
 )
 """Every message model, one per schema file. RoutedBatch is not one: it is Arrow IPC, not JSON (schemas/README.md)."""
@@ -38,6 +40,7 @@ __all__ = [
     "MAX_DEAD_LETTER_BYTES",
     "MAX_EVENT_BYTES",
     "MODELS",
+    "AdapterDecision",
     "AdapterPublished",
     "DeadLetter",
     "Interaction",

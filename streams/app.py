@@ -6,7 +6,9 @@
   partition and commit -> ``<app id>-ingress-state``. Slice marks are forwarded in order.
 - ``region-editor`` (routed-windows, 1 partition, manual acks): the bank's single writer;
   in a group of workers, the one that owns that partition.
-- a 1 s timer reloads the serving state when another worker closed a slice.
+- a 1 s timer reloads the serving state when another process closed a slice or rolled
+  an adapter back.
+- with ``web_port``: the recommendation endpoint on Faust's web server (streams/web.py).
 """
 
 from __future__ import annotations
@@ -27,15 +29,18 @@ from raie.online.artifacts import Artifacts
 from raie.online.session import SliceOutcome, SliceSession
 from raie.online.trainer import AdapterTrainer, InProcessTrainer
 from schemas import Item, RoutedBatch, SliceMark
+from streams.adapter_decisions import rollback_messages
 from streams.editor import RegionEditorAgent
 from streams.flow_control import LosslessApp
 from streams.gc_pauses import FREEZE_EVERY_S, freeze_survivors, thaw
 from streams.ingress import Ingress
 from streams.ingress_states import IngressStates, snapshot_root
+from streams.recommendations import POPULAR_REFRESH_S, RecommendationService
 from streams.serving import ServingState
 from streams.settings import WorkerSettings
 from streams.store_access import StoreAccess
 from streams.topic_names import (
+    ADAPTERS,
     DEAD_LETTER_MAX_BYTES,
     DEAD_LETTERS,
     INTERACTIONS,
@@ -45,6 +50,7 @@ from streams.topic_names import (
     routed_windows_topic,
 )
 from streams.trace import Trace
+from streams.web import add_views
 from workers.ray_trainer import RayTrainer
 
 log = logging.getLogger(__name__)
@@ -72,6 +78,21 @@ class StreamApp:
     editor: RegionEditorAgent
     store: StoreAccess
     closed: list[SliceOutcome]
+    recommendations: RecommendationService | None
+
+
+def web_settings(settings: WorkerSettings) -> dict[str, Any]:
+    """Faust's web server settings: off without a port; else listening on ``web_host``, which is
+    also the address other workers forward a request to (the group shares each member's URL)."""
+    if settings.web_port is None:
+        return {"web_enabled": False}
+    return {
+        "web_enabled": True,
+        "web_port": settings.web_port,
+        "web_bind": settings.web_bind or settings.web_host,
+        "web_host": settings.web_host,
+        "canonical_url": f"http://{settings.web_host}:{settings.web_port}",
+    }
 
 
 def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
@@ -89,7 +110,7 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
         broker_session_timeout=SESSION_TIMEOUT_S,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,  # the editor holds un-acked windows by design; do not wait for them
-        web_enabled=False,
+        **web_settings(settings),
         producer_acks=-1,
         producer_max_request_size=DEAD_LETTER_MAX_BYTES,  # the default 1 MB would refuse the largest dead letters
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
@@ -145,6 +166,9 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
         closed.append(outcome)
         serving.state = outcome.state  # this process's ingress: the editor's state, not a reload
         thaw()  # the slice's windows are released: one full collection, between slices
+        if recommendations is not None:
+            swaps.add(asyncio.ensure_future(recommendations.serve(outcome.state)))  # now, not at the next tick
+            swaps.difference_update([t for t in swaps if t.done()])
 
     states = IngressStates(
         settings.bootstrap,
@@ -158,6 +182,21 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
         await ingress_stream[0].ack(event)
 
     ingress = Ingress(settings, serving, states, store.root, send_batch, send_mark, send_dead_letter, ack, trace)
+    recommendations: RecommendationService | None = None
+    swaps: set[asyncio.Future[None]] = set()  # held until done: the loop keeps weak references to tasks
+    if settings.web_port is not None:
+        recommendations = RecommendationService(artifacts, settings.config, device, states.recent_items, store.root)
+        add_views(app, recommendations, topics[INTERACTIONS])
+
+        @app.timer(interval=POPULAR_REFRESH_S)  # type: ignore[untyped-decorator]
+        async def refresh_popular() -> None:
+            await recommendations.refresh_popular()
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def serve_at_start() -> None:
+            await recommendations.serve(serving.state)  # a restarted worker answers before the first tick
+            await recommendations.refresh_popular()
+
     editor = RegionEditorAgent(
         resume_session(),
         store,
@@ -190,7 +229,14 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
 
     @app.timer(interval=SERVING_REFRESH_S)  # type: ignore[untyped-decorator]
     async def refresh_serving() -> None:
+        before = serving.state
         await asyncio.to_thread(serving.refresh)  # another worker's slice: loads files, off the loop
+        after = serving.state
+        if editor.owner and before is not None and after is not None and after.closed_slices == before.closed_slices:
+            rolled = rollback_messages(before.live, after.live, after.closed_slices - 1)  # the editor owner announces
+            await asyncio.gather(*[await send(ADAPTERS, m.to_bytes()) for m in rolled])
+        if recommendations is not None:
+            await recommendations.serve(serving.state)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types receivers as returning None
     async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
@@ -204,7 +250,7 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
         if any(tp.topic == routed.get_topic_name() for tp in assigned):
             await editor.on_assigned(resume_session)
 
-    return StreamApp(app, ingress, editor, store, closed)
+    return StreamApp(app, ingress, editor, store, closed, recommendations)
 
 
 def read_catalogue(bootstrap: str) -> pa.Table | None:

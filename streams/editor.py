@@ -28,6 +28,7 @@ from raie.online.trainer import JobEvent
 from raie.strategies import RAIE
 from schemas import AdapterPublished, DeadLetter, RegionEdit, RoutedBatch, SchemaError, SliceMark, TrainJob
 from schemas.region_edit import EditOp
+from streams.adapter_decisions import decision_message
 from streams.events import is_mark, now_ms
 from streams.interaction_rows import compact_closed
 from streams.store_access import StoreAccess
@@ -121,7 +122,8 @@ class RegionEditorAgent:
         published = await asyncio.to_thread(self._published, outcome)  # hashes the slice's files: off the loop
         closed = self.session.closed_slices
         await self.store.writing(lambda store: compact_closed(store, closed))
-        await self._send_all([(ADAPTERS, m.to_bytes()) for m in published])
+        decisions = [] if outcome.result is None else outcome.result.training.decisions
+        await self._send_all([(ADAPTERS, m.to_bytes()) for m in [*published, *map(decision_message, decisions)]])
         self.on_closed(outcome)
         for event in self.held.pop(slice_index, []):
             await stream.ack(event)
@@ -188,7 +190,7 @@ class RegionEditorAgent:
                 continue  # a failed job published nothing; baselines' adapters serve no routed request
             manifest = job.result.published.manifest
             if outcome.state.live.get(manifest.adapter) != manifest.version:
-                continue  # the region guard kept the version before: this one never serves
+                continue  # the promotion guard kept the version before: this one never serves
             recall = manifest.metrics.get("valid_recall10")
             messages.append(
                 AdapterPublished(

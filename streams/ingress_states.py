@@ -78,6 +78,15 @@ class IngressStates:
             self._since_snapshot[partition] = 0
         return state
 
+    def recent_items(self, user_id: str) -> tuple[str, ...] | None:
+        """The user's latest positives (oldest first) in an owned partition; None when no owned
+        partition has the user. A user's events share one partition (keyed by user id)."""
+        for state in self.owned.values():
+            user = state.users.get(user_id)
+            if user is not None:
+                return user.recent
+        return None
+
     def revoke(self, partitions: Iterable[int]) -> None:
         """Forget partitions the group moved away; uncommitted changes go with them (their events are re-read)."""
         for partition in partitions:

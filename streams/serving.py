@@ -1,20 +1,20 @@
-"""What the stream serves with: the frozen Set-up model, the latest bank and the live adapters.
+"""What the stream routes and serves with: the frozen Set-up model, the latest bank and the live versions.
 
 Loaded from the store's artifacts at start (a restarted worker resumes with
-them) and refreshed when the editor announces a new slice on ``adapters``:
-the bank is replaced and only the adapters whose live version changed are
-loaded into the serving model, in place (:class:`raie.adapters.live.LiveAdapters`).
+them), replaced by the editor's state when this worker closes a slice, and
+re-read once a second for what another process committed: a slice another
+worker closed, or a rollback (``raie adapters rollback``) that changed only
+the live versions. The recommendation service (streams/recommendations.py)
+loads the adapters these versions name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from raie.adapters.live import LiveAdapters
-from raie.adapters.routed import RoutedRecommender
 from raie.config import ExperimentConfig
 from raie.online.artifacts import Artifacts, SessionState
 from raie.online.candidates import encode_contexts
@@ -29,23 +29,19 @@ class ServingState:
     config: ExperimentConfig
     device: torch.device  # the worker's one device: the Set-up model and every adapter live there
     state: SessionState | None = None
-    adapters: LiveAdapters | None = None
 
     def refresh(self) -> None:
-        """Load the state after the last closed slice, if it is newer than the one held."""
-        if self.state is not None and self.artifacts.closed_slices() <= self.state.closed_slices:
+        """Load the state after the last closed slice if it is newer than the one held; take the
+        committed live versions if only they changed (a rollback)."""
+        if self.state is None or self.artifacts.closed_slices() > self.state.closed_slices:
+            loaded = self.artifacts.load(self.backbone, self.config, self.device)
+            if loaded is not None:
+                self.state = loaded
             return
-        loaded = self.artifacts.load(self.backbone, self.config, self.device)
-        if loaded is not None:
-            self.state = loaded
-
-    def recommender(self) -> RoutedRecommender:
-        """Routed inference with the live adapters, swapped in place to the state's versions."""
-        assert self.state is not None
-        if self.adapters is None or self.adapters.setup_model is not self.state.setup_model:
-            self.adapters = LiveAdapters(self.artifacts.registry, self.state.setup_model, self.config.lora, self.device)
-        self.adapters.swap(self.state.live)
-        return self.adapters.recommender(Router(self.state.setup_model, self.state.bank, self.config.regions))
+        live = self.artifacts.load_live()
+        # Read after the live versions: unchanged, they belong to this slice (state.json is replaced whole).
+        if live != self.state.live and self.artifacts.closed_slices() == self.state.closed_slices:
+            self.state = SessionState(self.state.vocabulary, replace(self.state.step, live=live))
 
 
 def represent_contexts(state: SessionState, config: ExperimentConfig, contexts: list[tuple[str, ...]]) -> np.ndarray:

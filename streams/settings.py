@@ -12,6 +12,8 @@ from raie.online.prequential import DEFAULT_METHODS
 from raie.online.slice_clock import Watermark
 from workers.pool_config import RayPoolConfig
 
+MAX_PORT = 65535
+
 APP_ID = "raie-stream"
 """Faust app id: the consumer group and the prefix of the tables' changelog topics."""
 
@@ -50,6 +52,14 @@ class WorkerSettings:
     pool: RayPoolConfig = field(default_factory=RayPoolConfig)
     score_methods: tuple[str, ...] = DEFAULT_METHODS
     """Methods each slice is scored with before it is trained on (raie/online/prequential.py)."""
+    web_port: int | None = None
+    """Port of the recommendation endpoint (streams/web.py); None: no web server."""
+    web_host: str = "127.0.0.1"
+    """The host other workers forward requests to, and the interface the endpoint listens on
+    unless ``web_bind`` says otherwise: loopback by default, so a worker is not reachable from
+    the network unless told."""
+    web_bind: str | None = None
+    """Interface to listen on when it differs from ``web_host`` (a container: 0.0.0.0)."""
 
     def __post_init__(self) -> None:
         # Checked here too, not only by the CLI: tests and benchmarks build settings directly,
@@ -57,6 +67,8 @@ class WorkerSettings:
         for name in ("ingress_batch", "commit_events", "torch_threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(name, f"{getattr(self, name)} < 1", "use a positive number of events")
+        if self.web_port is not None and not 1 <= self.web_port <= MAX_PORT:
+            raise ConfigError("web_port", f"{self.web_port} is not a TCP port", f"use 1..{MAX_PORT}, e.g. 6066")
         for name in ("ingress_linger_s", "commit_interval_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, f"{getattr(self, name)} is not > 0", "use a positive number of seconds")

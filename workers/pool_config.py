@@ -47,6 +47,14 @@ class RayPoolConfig:
         for ok, name, fix in checks:
             if not ok:
                 raise PoolConfigError(f"{name} = {getattr(self, name)!r} cannot work: make it {fix}")
+        needed = self.max_concurrent_jobs * self.cpus_per_job
+        if self.address is None and self.num_cpus is not None and self.num_cpus < needed:
+            # Ray would never schedule the actors past the CPUs it has, and a job handed one waits for ever.
+            raise PoolConfigError(
+                f"{self.max_concurrent_jobs} concurrent jobs of {self.cpus_per_job:g} CPUs need {needed:g} CPUs, "
+                f"but the local Ray gets {self.num_cpus} (--ray-cpus): lower --train-concurrency or --job-cpus, "
+                "or raise --ray-cpus"
+            )
 
     def backoff(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""

@@ -22,7 +22,7 @@ from raie.store.errors import StoreError
 from raie.store.store import check_root
 from streams.cli.options import bootstrap_servers, kafka_name
 from streams.connect import DEFAULT_BOOTSTRAP
-from streams.settings import WorkerSettings
+from streams.settings import MAX_PORT, WorkerSettings
 from streams.topic_names import DAY_MS, ROUTED_WINDOWS_RETENTION_MS
 from workers.pool_config import PoolConfigError, RayPoolConfig, parse_injected_failures
 
@@ -56,6 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--app-id", type=kafka_name, default=None, help="consumer group and changelog prefix (default raie-stream)"
     )
     _add_slice_arguments(worker)
+    _add_web_arguments(worker)
     _add_pool_arguments(worker)
     worker.set_defaults(handler=worker_command)
 
@@ -109,6 +110,30 @@ def _add_slice_arguments(worker: argparse.ArgumentParser) -> None:
         f"{', '.join(SCORED_METHODS[1:])}; lora, replay and lwf each train an adapter per slice too "
         f"(default: {','.join(DEFAULT_METHODS)})",
     )
+
+
+def _add_web_arguments(worker: argparse.ArgumentParser) -> None:
+    web = worker.add_argument_group("recommendations (HTTP)")
+    web.add_argument(
+        "--web-port",
+        type=_port,
+        default=None,
+        help="serve GET /recommendations/{user_id}?k=10, /health and /state on this port (default: no web server)",
+    )
+    web.add_argument(
+        "--web-host",
+        default=WorkerSettings.web_host,
+        help=f"the address other workers forward to, and the interface to listen on "
+        f"(default {WorkerSettings.web_host})",
+    )
+    web.add_argument("--web-bind", default=None, help="listen on this interface instead (a container: 0.0.0.0)")
+
+
+def _port(text: str) -> int:
+    port = at_least(int, 1, "6066")(text)
+    if port > MAX_PORT:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port: use 1..{MAX_PORT}, e.g. 6066")
+    return port
 
 
 def _add_pool_arguments(worker: argparse.ArgumentParser) -> None:
@@ -196,6 +221,9 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
         trainer=args.trainer,
         pool=pool_config(args),
         score_methods=args.score_methods,
+        web_port=args.web_port,
+        web_host=args.web_host,
+        web_bind=args.web_bind,
     )
     if args.app_id is not None:
         settings = replace(settings, app_id=args.app_id)

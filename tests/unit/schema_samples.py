@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from schemas import (
+    AdapterDecision,
     AdapterPublished,
     DeadLetter,
     Interaction,
@@ -78,6 +79,18 @@ SAMPLES: dict[type[WireModel], WireModel] = {
         sha256="0123456789abcdef" * 4,
         valid_recall=0.31,
         published_at_ms=TS_MS,
+    ),
+    AdapterDecision: AdapterDecision(
+        adapter="region_3",
+        region_id=3,
+        slice=2,
+        decision="rejected",
+        version=2,
+        previous_version=1,
+        candidate_recall=0.0812,
+        previous_recall=0.0901,
+        reason="valid R@10 0.0812 < 0.0901 - 0.0000",
+        decided_at_ms=TS_MS,
     ),
     DeadLetter: DeadLetter.of(
         SchemaError("has no time zone; add a zone such as Z or +00:00", "ts"),

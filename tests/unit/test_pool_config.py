@@ -17,6 +17,13 @@ def test_pool_settings_that_cannot_work_name_the_setting_and_the_fix() -> None:
     assert RayPoolConfig(backoff_s=0.5).backoff(3) == 2.0
 
 
+def test_a_local_ray_too_small_for_the_pool_is_refused_instead_of_hanging_a_job() -> None:
+    with pytest.raises(PoolConfigError, match=r"need 2 CPUs.*--ray-cpus.*--train-concurrency"):
+        RayPoolConfig(num_cpus=1)  # two actors of one CPU: the second would never be scheduled
+    assert RayPoolConfig(num_cpus=1, max_concurrent_jobs=1).num_cpus == 1
+    assert RayPoolConfig(num_cpus=1, cpus_per_job=0.5).num_cpus == 1
+
+
 def test_injected_failures_target_an_adapter_or_one_slice_of_it() -> None:
     failures = parse_injected_failures(["region_3", "global:4", "2/global:9"])
     assert failures == {"region_3": 1, "global": 4, "2/global": 9}
