@@ -33,14 +33,13 @@ class ServingState:
     def refresh(self) -> None:
         """Load the state after the last closed slice if it is newer than the one held; take the
         committed live versions if only they changed (a rollback)."""
-        if self.state is None or self.artifacts.closed_slices() > self.state.closed_slices:
+        closed, live = self.artifacts.committed()  # one read: both from the same state.json
+        if self.state is None or closed > self.state.closed_slices:
             loaded = self.artifacts.load(self.backbone, self.config, self.device)
             if loaded is not None:
                 self.state = loaded
             return
-        live = self.artifacts.load_live()
-        # Read after the live versions: unchanged, they belong to this slice (state.json is replaced whole).
-        if live != self.state.live and self.artifacts.closed_slices() == self.state.closed_slices:
+        if closed == self.state.closed_slices and live != self.state.live:
             self.state = SessionState(self.state.vocabulary, replace(self.state.step, live=live))
 
 

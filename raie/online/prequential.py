@@ -121,7 +121,7 @@ def _served(model: SequentialRecommender, adapter: str | None, router: Router, x
     """What served each window, for the store: region, confidences and adapter when routed, else the adapter."""
     if isinstance(model, RoutedRecommender):
         routes = router.routes(x)
-        served = router.serving(x)
+        served = router.serving_of(routes)
         return {
             "region_id": served.tolist(),
             "p1": routes.p1.tolist(),

@@ -77,6 +77,9 @@ class Router:
 
     def serving(self, x: np.ndarray) -> np.ndarray:
         """Id of the region whose adapter serves each row; FALLBACK below tau_infer."""
-        routes = self.routes(x)
+        return self.serving_of(self.routes(x))
+
+    def serving_of(self, routes: Routes) -> np.ndarray:
+        """:meth:`serving` for routes already computed (a caller that also reports them)."""
         ids = self.bank.ids[routes.top]
         return np.where(routes.p1 >= self.config.tau_infer, ids, FALLBACK)

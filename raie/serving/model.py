@@ -108,7 +108,7 @@ class ServingModel:
         router = Router(state.setup_model, state.bank, config.regions)
         reps = router.represent(batch)
         routes = router.routes(reps)
-        serving = router.serving(reps)
+        serving = router.serving_of(routes)
         names = [GLOBAL_ADAPTER if r == FALLBACK else region_adapter(int(r)) for r in serving]
         names = [name if name in self.stacks.by_adapter else GLOBAL_ADAPTER for name in names]
         scores = self.stacks.scores(batch, names).float().cpu()
