@@ -24,16 +24,17 @@ import argparse
 import asyncio
 import dataclasses
 import datetime
+import gc
 import json
+import multiprocessing
 import os
 import re
 import shutil
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import numpy as np
@@ -66,6 +67,8 @@ K = 10
 PROBE_EVERY_S = 0.5
 PROBE_POLL_S = 0.02
 """A probe polls at 50/s on top of the phase's rate: freshness is measured to within 20 ms."""
+SLOWEST = 10
+"""The slowest requests of each phase are listed with the time they were due, to read beside the worker's log."""
 READY_WITHIN_S = 900.0
 REQUEST_TIMEOUT_S = 10.0
 
@@ -97,7 +100,13 @@ class Phase:
             "outside_close": {"requests": int((~during).sum()), **percentiles(lat[~during])},
             "seconds": self.seconds,
             "swaps_during": self.swaps,
+            "slowest": [[wall_clock(due[i]), round(float(lat[i]), 1)] for i in np.argsort(-lat)[:SLOWEST]],
         }
+
+
+def wall_clock(seconds: float) -> str:
+    """As the worker's log writes times."""
+    return datetime.datetime.fromtimestamp(seconds).strftime("%H:%M:%S,%f")[:-3]
 
 
 def percentiles(values: np.ndarray) -> dict[str, float | None]:
@@ -144,6 +153,7 @@ def main() -> int:
         try:
             report = asyncio.run(run(bootstrap, worker, timeline, args.ingest))
             report["worker_rss_mb"] = rss_mb(worker.pid)[0]
+            report["serving_rss_mb"] = sum(rss_mb(pid)[0] for pid in serving_processes(worker.pid))
         finally:
             code = worker.stop()
     log = worker.logs[-1].read_text(errors="replace")
@@ -194,13 +204,20 @@ async def run(bootstrap: str, worker: WorkerProcess, timeline: Timeline, ingest:
             await asyncio.sleep(1.0)
         setup_s = time.monotonic() - started
         users = sorted({e.user_id for e in setup})
-        ingesting = threading.Event()
-        feeder = threading.Thread(target=feed, args=(producer, timeline, partitions, ingest, ingesting), daemon=True)
+        # The feeder publishes from a process of its own: in this one its serialising and kafka-python's
+        # sender thread held the interpreter lock the client's loop needs, and an open-loop client
+        # counts its own delays as the server's latency.
+        spawn = multiprocessing.get_context("spawn")
+        ingesting = spawn.Event()
+        slices = [(slice_events(timeline, i), slice_end(timeline, i)) for i in (1, 2)]
+        feeder = spawn.Process(target=feed, args=(bootstrap, slices, partitions, ingest, ingesting), daemon=True)
         freshness: list[tuple[float, float]] = []
         stop = asyncio.Event()
         probes = asyncio.ensure_future(probe(http, producer, users, timeline, freshness, stop))
         feeder.start()
         phases = []
+        gc.collect()
+        gc.freeze()  # the client's set-up (the timeline) is never garbage: its collections then stay short
         for rate in RATES:
             phases.append(await load(http, users, rate, worker, until_swap=rate == 200))
         stop.set()
@@ -218,29 +235,44 @@ async def run(bootstrap: str, worker: WorkerProcess, timeline: Timeline, ingest:
     }
 
 
+class EventLike(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def slice_end(timeline: Timeline, index: int) -> int:
+    """Where slice ``index`` ends, in event-time seconds: its slice mark's time."""
+    return timeline.boundaries[index] if index < len(timeline.boundaries) else timeline.last_ts + 1
+
+
 def feed(
-    producer: CountingProducer, timeline: Timeline, partitions: list[int], rate: float, stop: threading.Event
+    bootstrap: str,
+    slices: list[tuple[list[Interaction], int]],
+    partitions: list[int],
+    rate: float,
+    stop: EventLike,
 ) -> None:
     """F then T at ``rate`` events/s, each closed by its slice mark (so the worker trains and swaps)."""
+    producer = CountingProducer(bootstrap, client_id="bench-serving-feed")
     chunk = max(1, round(rate / 20))  # 20 sends a second keep the rate even
-    for index in (1, 2):
-        events, started = slice_events(timeline, index), time.monotonic()
+    for index, (events, end) in enumerate(slices, start=1):
+        started = time.monotonic()
         for n in range(0, len(events), chunk):
             if stop.is_set():
                 return
             for event in events[n : n + chunk]:
                 producer.send(INTERACTIONS, event.to_bytes(), key=event.key())
             time.sleep(max(0.0, started + (n + chunk) / rate - time.monotonic()))
-        end = timeline.boundaries[index] if index < len(timeline.boundaries) else timeline.last_ts + 1
         close_slice(producer, partitions, index, end * MS_PER_SECOND)
         print(f"slice {index}: {len(events):,} events published at {rate:g}/s; marked", file=sys.stderr)
+    producer.close()
 
 
 async def load(
     http: aiohttp.ClientSession, users: list[str], rate: int, worker: WorkerProcess, *, until_swap: bool
 ) -> Phase:
     phase, rng = Phase(rate), np.random.default_rng(rate)
-    tasks: list[asyncio.Future[None]] = []
+    tasks: set[asyncio.Future[None]] = set()
+    """Requests in flight only: holding every finished one would grow the heap the client's collector scans."""
     swaps_before = (await get_json(http, "/state"))[1].get("swaps", 0)
     closed_before = worker.closed_slices()
     started = time.monotonic()
@@ -260,7 +292,9 @@ async def load(
         if due > now:
             await asyncio.sleep(due - now)
         user = users[int(rng.integers(len(users)))]
-        tasks.append(asyncio.ensure_future(timed(http, f"/recommendations/{user}?k={K}", due, phase)))
+        task = asyncio.ensure_future(timed(http, f"/recommendations/{user}?k={K}", due, phase))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
         n += 1
     await asyncio.gather(*tasks)
     phase.seconds = time.monotonic() - started
@@ -358,7 +392,16 @@ def print_report(report: dict[str, Any]) -> None:
             f"{key} (publish -> in the answer's context): {f['probes']} probes, p50 {fmt(f['p50_ms'])} ms, "
             f"p99 {fmt(f['p99_ms'])} ms"
         )
-    print(f"slices closed at the end: {report['closed_slices_end']}; worker RSS {report['worker_rss_mb']:.0f} MB")
+    print(
+        f"slices closed at the end: {report['closed_slices_end']}; worker RSS {report['worker_rss_mb']:.0f} MB, "
+        f"its serving process {report['serving_rss_mb']:.0f} MB"
+    )
+
+
+def serving_processes(worker_pid: int) -> list[int]:
+    """The worker's serving process (streams/serving_process.py): its child started by multiprocessing's spawn."""
+    children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def fmt(value: float | None) -> str:

@@ -8,13 +8,15 @@
   in a group of workers, the one that owns that partition.
 - a 1 s timer reloads the serving state when another process closed a slice or rolled
   an adapter back.
-- with ``web_port``: the recommendation endpoint on Faust's web server (streams/web.py).
+- with ``web_port``: the recommendation endpoint, in a serving process of its own
+  (streams/serving_process.py) that the ingress keeps fed with its users' contexts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import faust
 import pyarrow as pa
 import torch
+from faust.assignor.partition_assignor import PartitionAssignor
 from kafka import KafkaConsumer, TopicPartition
 
 from raie.device import default_device
@@ -30,13 +33,14 @@ from raie.online.session import SliceOutcome, SliceSession
 from raie.online.trainer import AdapterTrainer, InProcessTrainer
 from schemas import Item, RoutedBatch, SliceMark
 from streams.adapter_decisions import rollback_messages
+from streams.context_replica import Contexts, Owners, Revoked, SliceClosed
 from streams.editor import RegionEditorAgent
 from streams.flow_control import LosslessApp
 from streams.gc_pauses import FREEZE_EVERY_S, freeze_survivors, thaw
 from streams.ingress import Ingress
 from streams.ingress_states import IngressStates, snapshot_root
-from streams.recommendations import POPULAR_REFRESH_S, RecommendationService
-from streams.serving import ServingState
+from streams.serving import SERVING_REFRESH_S, ServingState
+from streams.serving_process import ServingProcess, ServingProcessConfig
 from streams.settings import WorkerSettings
 from streams.store_access import StoreAccess
 from streams.topic_names import (
@@ -50,7 +54,6 @@ from streams.topic_names import (
     routed_windows_topic,
 )
 from streams.trace import Trace
-from streams.web import add_views
 from workers.ray_trainer import RayTrainer
 
 log = logging.getLogger(__name__)
@@ -63,10 +66,6 @@ SESSION_TIMEOUT_S = 10.0
 
 CATALOGUE_POLL_MS = 2_000
 
-SERVING_REFRESH_S = 1.0
-"""How often a worker checks the store for a slice another worker closed: a cheap file
-read, and every worker needs it (a group agent on ``adapters`` would reach only one)."""
-
 PRODUCER_BATCH_BYTES = 1024 * 1024
 """One routed batch of 1,024 windows is about 400 KB; the default 16 KB would split it."""
 
@@ -78,21 +77,53 @@ class StreamApp:
     editor: RegionEditorAgent
     store: StoreAccess
     closed: list[SliceOutcome]
-    recommendations: RecommendationService | None
+    endpoint: ServingProcess | None
+
+
+def endpoint_url(settings: WorkerSettings) -> str:
+    return f"http://{settings.web_host}:{settings.web_port}"
 
 
 def web_settings(settings: WorkerSettings) -> dict[str, Any]:
-    """Faust's web server settings: off without a port; else listening on ``web_host``, which is
-    also the address other workers forward a request to (the group shares each member's URL)."""
+    """Faust's own web server stays off: the endpoint is the serving process's. With a port, the
+    group still learns each member's endpoint (its canonical URL), where requests are forwarded."""
     if settings.web_port is None:
         return {"web_enabled": False}
-    return {
-        "web_enabled": True,
-        "web_port": settings.web_port,
-        "web_bind": settings.web_bind or settings.web_host,
-        "web_host": settings.web_host,
-        "canonical_url": f"http://{settings.web_host}:{settings.web_port}",
+    return {"web_enabled": False, "canonical_url": endpoint_url(settings)}
+
+
+def start_endpoint(settings: WorkerSettings, store_root: Path) -> ServingProcess | None:
+    if settings.web_port is None:
+        return None
+    endpoint = ServingProcess(
+        ServingProcessConfig(
+            store_root,
+            settings.backbone,
+            settings.config,
+            bind=settings.web_bind or settings.web_host,
+            port=settings.web_port,
+            own_url=endpoint_url(settings),
+            torch_threads=settings.torch_threads,
+        )
+    )
+    endpoint.start()
+    if settings.stream_niceness:
+        # Linux: this thread and the threads it starts from now on (the event loop's executors, Faust's,
+        # torch's); the serving process already runs, at the priority the worker had.
+        os.nice(settings.stream_niceness)
+    return endpoint
+
+
+def interaction_owners(app: faust.App, partitions: int) -> Owners:
+    """Each ``interactions`` partition's owner, by endpoint URL, from the group's last assignment."""
+    assignor = app.assignor
+    assert isinstance(assignor, PartitionAssignor), "the default assignor: it shares members' URLs"
+    urls = {
+        partition: url
+        for url, topics in assignor.external_topic_distribution.items()
+        for partition in topics.get(INTERACTIONS, ())
     }
+    return Owners(partitions, urls)
 
 
 def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
@@ -166,9 +197,8 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
         closed.append(outcome)
         serving.state = outcome.state  # this process's ingress: the editor's state, not a reload
         thaw()  # the slice's windows are released: one full collection, between slices
-        if recommendations is not None:
-            swaps.add(asyncio.ensure_future(recommendations.serve(outcome.state)))  # now, not at the next tick
-            swaps.difference_update([t for t in swaps if t.done()])
+        if endpoint is not None:
+            endpoint.send(SliceClosed())  # it loads the committed state now, not at its next poll
 
     states = IngressStates(
         settings.bootstrap,
@@ -182,20 +212,15 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
         await ingress_stream[0].ack(event)
 
     ingress = Ingress(settings, serving, states, store.root, send_batch, send_mark, send_dead_letter, ack, trace)
-    recommendations: RecommendationService | None = None
-    swaps: set[asyncio.Future[None]] = set()  # held until done: the loop keeps weak references to tasks
-    if settings.web_port is not None:
-        recommendations = RecommendationService(artifacts, settings.config, device, states.recent_items, store.root)
-        add_views(app, recommendations, topics[INTERACTIONS])
+    endpoint = start_endpoint(settings, store.root)
+    if endpoint is not None:
+        feed = endpoint
 
-        @app.timer(interval=POPULAR_REFRESH_S)  # type: ignore[untyped-decorator]
-        async def refresh_popular() -> None:
-            await recommendations.refresh_popular()
+        def send_whole_partition(partition: int) -> None:
+            feed.send(Contexts(partition, states.contexts(partition), whole=True))
 
-        @app.task  # type: ignore[untyped-decorator]
-        async def serve_at_start() -> None:
-            await recommendations.serve(serving.state)  # a restarted worker answers before the first tick
-            await recommendations.refresh_popular()
+        states.on_restored = send_whole_partition
+        ingress.contexts_changed = lambda partition, users: feed.send(Contexts(partition, users))
 
     editor = RegionEditorAgent(
         resume_session(),
@@ -235,22 +260,29 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
         if editor.owner and before is not None and after is not None and after.closed_slices == before.closed_slices:
             rolled = rollback_messages(before.live, after.live, after.closed_slices - 1)  # the editor owner announces
             await asyncio.gather(*[await send(ADAPTERS, m.to_bytes()) for m in rolled])
-        if recommendations is not None:
-            await recommendations.serve(serving.state)
+        if endpoint is not None and endpoint.check():  # it died and a new one started: give it the whole table
+            endpoint.send(interaction_owners(app, partitions))
+            for partition in list(states.owned):
+                send_whole_partition(partition)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types receivers as returning None
     async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
-        await ingress.revoke({tp.partition for tp in revoked if tp.topic == INTERACTIONS})
+        moved = {tp.partition for tp in revoked if tp.topic == INTERACTIONS}
+        await ingress.revoke(moved)
+        if endpoint is not None:
+            endpoint.send(Revoked(frozenset(moved)))
         if any(tp.topic == routed.get_topic_name() for tp in revoked):
             editor.owner = False
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
         await ingress.assign({tp.partition for tp in assigned if tp.topic == INTERACTIONS})
+        if endpoint is not None:
+            endpoint.send(interaction_owners(app, partitions))
         if any(tp.topic == routed.get_topic_name() for tp in assigned):
             await editor.on_assigned(resume_session)
 
-    return StreamApp(app, ingress, editor, store, closed, recommendations)
+    return StreamApp(app, ingress, editor, store, closed, endpoint)
 
 
 def read_catalogue(bootstrap: str) -> pa.Table | None:

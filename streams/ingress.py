@@ -58,6 +58,8 @@ MS_PER_SECOND = 1000
 Send = Callable[[bytes], Awaitable[Any]]
 """async (value) -> a delivery future."""
 Ack = Callable[[Any], Awaitable[Any]]
+ContextsChanged = Callable[[int, dict[str, tuple[str, ...]]], None]
+"""(partition, {user id: the user's latest positives}): called on the loop, must not block."""
 
 
 @dataclass
@@ -88,6 +90,9 @@ class Ingress:
     """Held by a batch and by a commit: a commit never acks a record whose windows are not sent."""
     owned: set[int] = field(default_factory=set)
     """Input partitions the group gives this worker now; records of others are left alone."""
+    contexts_changed: ContextsChanged | None = None
+    """Told after each batch which users' contexts it changed (the serving process's replica)."""
+    _changed: dict[int, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     _rows: dict[int, InteractionRows] = field(default_factory=dict)
     _deliveries: list[Awaitable[Any]] = field(default_factory=list)
     _unacked: list[Any] = field(default_factory=list)
@@ -113,6 +118,7 @@ class Ingress:
                 # Only now: a commit inside _mark or _take must not ack the record it waits for.
                 self._unacked.append(event)
             await self._route(pending)
+            self._publish_contexts()
             if self._due():
                 await self._commit()
 
@@ -210,9 +216,17 @@ class Ingress:
             across_slices=protocol.context_across_blocks,
         )
         state.set_user(user, updated)
+        if self.contexts_changed is not None:
+            self._changed.setdefault(partition, {})[user] = updated.recent
         if candidate is not None:
             item = PendingWindow(candidate, interaction.event_id, offset, published_ms, now_ms())
             pending.setdefault(partition, []).append(item)
+
+    def _publish_contexts(self) -> None:
+        if self.contexts_changed is not None:
+            for partition, users in self._changed.items():
+                self.contexts_changed(partition, users)
+        self._changed = {}
 
     def _is_positive(self, interaction: Interaction) -> bool:
         threshold = self.settings.config.preprocess.min_rating

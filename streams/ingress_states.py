@@ -66,6 +66,8 @@ class IngressStates:
     snapshots: Path
     send_delta: SendDelta
     snapshot_every: int = SNAPSHOT_EVERY
+    on_restored: Callable[[int], None] | None = None
+    """Told each partition this worker restores (the serving process takes its whole user table)."""
     owned: dict[int, PartitionState] = field(default_factory=dict)
     _since_snapshot: dict[int, int] = field(default_factory=dict)
     _snapshotting: set[asyncio.Task[None]] = field(default_factory=set)
@@ -76,16 +78,14 @@ class IngressStates:
             state = await asyncio.to_thread(self._restore, partition)
             self.owned[partition] = state
             self._since_snapshot[partition] = 0
+            if self.on_restored is not None:
+                self.on_restored(partition)
         return state
 
-    def recent_items(self, user_id: str) -> tuple[str, ...] | None:
-        """The user's latest positives (oldest first) in an owned partition; None when no owned
-        partition has the user. A user's events share one partition (keyed by user id)."""
-        for state in self.owned.values():
-            user = state.users.get(user_id)
-            if user is not None:
-                return user.recent
-        return None
+    def contexts(self, partition: int) -> dict[str, tuple[str, ...]]:
+        """Every user's latest positives (oldest first) in an owned partition."""
+        state = self.owned.get(partition)
+        return {} if state is None else {user_id: user.recent for user_id, user in state.users.items()}
 
     def revoke(self, partitions: Iterable[int]) -> None:
         """Forget partitions the group moved away; uncommitted changes go with them (their events are re-read)."""

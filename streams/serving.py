@@ -21,6 +21,11 @@ from raie.online.candidates import encode_contexts
 from raie.regions.router import Router, represent
 from raie.regions.routing import Routes
 
+SERVING_REFRESH_S = 1.0
+"""How often a worker and its serving process read the store's commit point for a slice another
+worker closed or a rollback: a cheap file read, and every process needs it (a group agent on
+``adapters`` would reach only one)."""
+
 
 @dataclass
 class ServingState:

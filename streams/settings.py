@@ -13,6 +13,8 @@ from raie.online.slice_clock import Watermark
 from workers.pool_config import RayPoolConfig
 
 MAX_PORT = 65535
+MAX_NICENESS = 19
+"""The lowest CPU priority Linux gives."""
 
 APP_ID = "raie-stream"
 """Faust app id: the consumer group and the prefix of the tables' changelog topics."""
@@ -60,6 +62,10 @@ class WorkerSettings:
     the network unless told."""
     web_bind: str | None = None
     """Interface to listen on when it differs from ``web_host`` (a container: 0.0.0.0)."""
+    stream_niceness: int = 5
+    """With an endpoint: the CPU niceness the stream takes once the serving process has started
+    (0..19; 0 keeps them equal). On a shared machine a request then goes before the stream's
+    batch work (a slice close above all): the stream has Kafka to buffer it, a request has not."""
 
     def __post_init__(self) -> None:
         # Checked here too, not only by the CLI: tests and benchmarks build settings directly,
@@ -67,6 +73,8 @@ class WorkerSettings:
         for name in ("ingress_batch", "commit_events", "torch_threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(name, f"{getattr(self, name)} < 1", "use a positive number of events")
+        if not 0 <= self.stream_niceness <= MAX_NICENESS:
+            raise ConfigError("stream_niceness", f"{self.stream_niceness} is not in 0..{MAX_NICENESS}", "e.g. 5")
         if self.web_port is not None and not 1 <= self.web_port <= MAX_PORT:
             raise ConfigError("web_port", f"{self.web_port} is not a TCP port", f"use 1..{MAX_PORT}, e.g. 6066")
         for name in ("ingress_linger_s", "commit_interval_s"):

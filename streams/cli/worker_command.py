@@ -127,6 +127,13 @@ def _add_web_arguments(worker: argparse.ArgumentParser) -> None:
         f"(default {WorkerSettings.web_host})",
     )
     web.add_argument("--web-bind", default=None, help="listen on this interface instead (a container: 0.0.0.0)")
+    web.add_argument(
+        "--stream-niceness",
+        type=at_least(int, 0, "5"),
+        default=WorkerSettings.stream_niceness,
+        help="CPU niceness of the stream once the endpoint runs, 0..19 "
+        f"(default {WorkerSettings.stream_niceness}: requests go first; 0: equal)",
+    )
 
 
 def _port(text: str) -> int:
@@ -224,6 +231,7 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
         web_port=args.web_port,
         web_host=args.web_host,
         web_bind=args.web_bind,
+        stream_niceness=args.stream_niceness,
     )
     if args.app_id is not None:
         settings = replace(settings, app_id=args.app_id)

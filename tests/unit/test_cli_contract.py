@@ -86,6 +86,8 @@ def worker(store: Path, *options: str) -> list[str]:
         (["--job-gpus", "-0.5"], "argument --job-gpus: must be >= 0"),
         (["--job-timeout-s", "0"], "argument --job-timeout-s: must be > 0"),
         (["--job-retries", "-1"], "argument --job-retries: must be >= 0"),
+        (["--stream-niceness", "-1"], "argument --stream-niceness: must be >= 0"),
+        (["--stream-niceness", "20"], "'stream_niceness': 20 is not in 0..19"),
         (["--set", "k_core"], "argument --set: 'k_core' is not KEY=VALUE"),
         (["--set", "protocol.cutoffs=[0.5,"], "argument --set: value of 'protocol.cutoffs=[0.5,' is not valid YAML"),
     ],
