@@ -34,11 +34,13 @@ def model_device(model: torch.nn.Module) -> torch.device:
 @torch.inference_mode()
 def represent(encoder: SequentialRecommender, context: torch.Tensor) -> np.ndarray:
     """[B, L] contexts (on any device) -> [B, H] unit representations (float32, CPU) of the frozen encoder."""
-    was_training = encoder.training
-    encoder.eval()
-    out = encoder.representation(context.to(model_device(encoder))).float().cpu().numpy()
-    encoder.train(was_training)
-    return out
+    if encoder.training:  # switching walks every module: a tenth of a small batch's cost, so only when needed
+        encoder.eval()
+        try:
+            return represent(encoder, context)
+        finally:
+            encoder.train()
+    return encoder.representation(context.to(model_device(encoder))).float().cpu().numpy()
 
 
 def represent_windows(encoder: SequentialRecommender, windows: Windows, device: torch.device) -> np.ndarray:
