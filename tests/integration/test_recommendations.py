@@ -4,6 +4,8 @@ freshest context, bad input, a forwarded request, and the same answer as ``raie 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -11,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +71,8 @@ def test_the_endpoint_serves_fresh_contexts_through_commits_and_matches_raie_rec
             worker.start()
         replay = run.replay(speed=None)
         try:
-            workers[0].wait_for(lambda: get(ports[0], "/health")[0] == 200, CLOSE_WITHIN_S, "a ready endpoint")
+            for worker, port in zip(workers, ports, strict=True):  # a user's owner may be either of them
+                worker.wait_for(healthy(port), CLOSE_WITHIN_S, "a ready endpoint")
             user = busiest_user(run.worker.store)
             # Slices 1 and 2 close (jobs train, adapters swap) while requests keep coming: none may fail.
             statuses = []
@@ -87,11 +91,16 @@ def test_the_endpoint_serves_fresh_contexts_through_commits_and_matches_raie_rec
             fresh = check_freshness(bootstrap, ports[0], user)
             check_same_as_raie_recommend(ports[0], run.worker.store, config_path, user, fresh)
             check_rollback(bootstrap, ports, run.worker.store, user)
+            check_serving_process_restart(workers[0], ports[0], user)
         finally:
             if replay.poll() is None:
                 replay.kill()
             codes = [worker.stop() for worker in workers]
         assert codes == [0, 0], f"a worker did not stop cleanly{workers[0].tail()}{workers[1].tail()}"
+
+
+def healthy(port: int) -> Callable[[], bool]:
+    return lambda: get(port, "/health")[0] == 200
 
 
 def busiest_user(store: Path) -> str:
@@ -174,6 +183,34 @@ def check_rollback(bootstrap: str, ports: tuple[int, int], store: Path, user: st
     rolled = {"adapter": "global", "decision": "rolled_back", "version": target, "previous_version": live}
     assert any(rolled.items() <= m.items() for m in decisions), decisions
     assert any(m["decision"] in ("promoted", "rejected") and m["adapter"] == "global" for m in decisions), decisions
+
+
+def serving_process(worker: WorkerProcess) -> int:
+    """The worker's serving process (streams/serving_process.py): its child started by multiprocessing's spawn."""
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+    (pid,) = [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return pid
+
+
+def check_serving_process_restart(worker: WorkerProcess, port: int, user: str) -> None:
+    """A serving process killed -9 is replaced by its worker, which sends the new one every context:
+    the user is answered from their context again, not from the popularity fallback."""
+    before = get(port, recommend_path(user))[1]
+    dead = serving_process(worker)
+    os.kill(dead, signal.SIGKILL)
+    deadline = time.monotonic() + CLOSE_WITHIN_S
+    while True:
+        try:
+            status, answer = get(port, recommend_path(user))
+        except OSError:  # refused or reset until the new process listens
+            status = 0
+        if status == 200:
+            break
+        assert time.monotonic() < deadline, f"no serving process answered again{worker.tail()}"
+        time.sleep(0.2)
+    assert serving_process(worker) != dead
+    assert answer["fallback"] is None and answer["context"] == before["context"]
+    assert answer["items"] == before["items"]
 
 
 def check_same_as_raie_recommend(port: int, store: Path, config_path: Path, user: str, fresh: str) -> None:
