@@ -213,6 +213,7 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
 
     ingress = Ingress(settings, serving, states, store.root, send_batch, send_mark, send_dead_letter, ack, trace)
     endpoint = start_endpoint(settings, store.root)
+    restoring: set[asyncio.Future[None]] = set()  # held until done: the loop keeps weak references to tasks
     if endpoint is not None:
         feed = endpoint
 
@@ -276,9 +277,12 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
-        await ingress.assign({tp.partition for tp in assigned if tp.topic == INTERACTIONS})
+        mine = {tp.partition for tp in assigned if tp.topic == INTERACTIONS}
+        await ingress.assign(mine)
         if endpoint is not None:
             endpoint.send(interaction_owners(app, partitions))
+            restoring.add(asyncio.ensure_future(ingress.restore(mine)))  # not in the rebalance: it reads the state log
+            restoring.difference_update([t for t in restoring if t.done()])
         if any(tp.topic == routed.get_topic_name() for tp in assigned):
             await editor.on_assigned(resume_session)
 

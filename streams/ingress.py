@@ -126,6 +126,13 @@ class Ingress:
         async with self.lock:
             self.owned = set(partitions)
 
+    async def restore(self, partitions: set[int]) -> None:
+        """Restore owned ``partitions`` now rather than at their first record: a quiet partition's
+        users then have their contexts (the endpoint's replica) before any new event arrives."""
+        async with self.lock:
+            for partition in sorted(partitions & self.owned):
+                await self.states.get(partition)
+
     async def revoke(self, partitions: set[int]) -> None:
         """The group moves ``partitions`` away: forget their state and their uncommitted work,
         unacked, so the next owner re-reads it (a batch in progress finishes first: the lock)."""

@@ -33,6 +33,8 @@ pytestmark = pytest.mark.integration
 SEEN_WITHIN_S = 20.0
 """A deadline for a published event to reach an answer, not a latency figure (bench/serving_latency.py)."""
 SAMPLED_USERS = 12
+TAKEOVER_WITHIN_S = 60.0
+"""A clean leave's rebalance and the restore of a few partitions take seconds; this is a deadline, not a figure."""
 REQUEST_EVERY_S = 0.2
 
 
@@ -92,6 +94,7 @@ def test_the_endpoint_serves_fresh_contexts_through_commits_and_matches_raie_rec
             check_same_as_raie_recommend(ports[0], run.worker.store, config_path, user, fresh)
             check_rollback(bootstrap, ports, run.worker.store, user)
             check_serving_process_restart(workers[0], ports[0], user)
+            check_takeover(workers, ports[0], run.worker.store)
         finally:
             if replay.poll() is None:
                 replay.kill()
@@ -122,14 +125,18 @@ def check_bad_input(port: int) -> None:
     assert counts == sorted(counts, reverse=True), "the most popular items of the current slice come first"
 
 
-def check_forwarding(ports: tuple[int, int], store: Path) -> None:
-    """Each worker owns some ``interactions`` partitions; asked about any user, both give the
-    owner's answer (a non-owner that answered itself would not know the user: popularity)."""
+def sampled_users(store: Path) -> list[str]:
     with Store.open(store, read_only=True) as s:
         users = s.query(
             f"SELECT user_id FROM interactions GROUP BY user_id ORDER BY user_id LIMIT {SAMPLED_USERS}"
         ).column("user_id")
-    for user in users.to_pylist():
+    return [str(u) for u in users.to_pylist()]
+
+
+def check_forwarding(ports: tuple[int, int], store: Path) -> None:
+    """Each worker owns some ``interactions`` partitions; asked about any user, both give the
+    owner's answer (a non-owner that answered itself would not know the user: popularity)."""
+    for user in sampled_users(store):
         answers = [get(port, recommend_path(user, k=5)) for port in ports]
         assert [status for status, _ in answers] == [200, 200]
         assert answers[0][1] == answers[1][1], f"user {user}: workers answered differently"
@@ -211,6 +218,20 @@ def check_serving_process_restart(worker: WorkerProcess, port: int, user: str) -
     assert serving_process(worker) != dead
     assert answer["fallback"] is None and answer["context"] == before["context"]
     assert answer["items"] == before["items"]
+
+
+def check_takeover(workers: list[WorkerProcess], port: int, store: Path) -> None:
+    """The second worker stops: the first takes its partitions and, with no new event in them,
+    answers their users from their contexts (restored at assignment, not at a first record)."""
+    assert workers[1].stop() == 0
+    deadline = time.monotonic() + TAKEOVER_WITHIN_S
+    users = sampled_users(store)
+    while True:
+        answers = [get(port, recommend_path(user, k=5)) for user in users]
+        if all(status == 200 and body["fallback"] is None for status, body in answers):
+            break
+        assert time.monotonic() < deadline, f"users answered without their context: {answers}"
+        time.sleep(0.5)
 
 
 def check_same_as_raie_recommend(port: int, store: Path, config_path: Path, user: str, fresh: str) -> None:
