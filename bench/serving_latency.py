@@ -153,7 +153,7 @@ def main() -> int:
         try:
             report = asyncio.run(run(bootstrap, worker, timeline, args.ingest))
             report["worker_rss_mb"] = rss_mb(worker.pid)[0]
-            report["serving_rss_mb"] = sum(rss_mb(pid)[0] for pid in serving_processes(worker.pid))
+            report["serving_rss_mb"] = sum(rss_mb(pid)[0] for pid in worker.serving_pids())
         finally:
             code = worker.stop()
     log = worker.logs[-1].read_text(errors="replace")
@@ -396,12 +396,6 @@ def print_report(report: dict[str, Any]) -> None:
         f"slices closed at the end: {report['closed_slices_end']}; worker RSS {report['worker_rss_mb']:.0f} MB, "
         f"its serving process {report['serving_rss_mb']:.0f} MB"
     )
-
-
-def serving_processes(worker_pid: int) -> list[int]:
-    """The worker's serving process (streams/serving_process.py): its child started by multiprocessing's spawn."""
-    children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()
-    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def fmt(value: float | None) -> str:

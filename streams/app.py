@@ -261,10 +261,10 @@ def build_app(settings: WorkerSettings, partitions: int) -> StreamApp:
         if editor.owner and before is not None and after is not None and after.closed_slices == before.closed_slices:
             rolled = rollback_messages(before.live, after.live, after.closed_slices - 1)  # the editor owner announces
             await asyncio.gather(*[await send(ADAPTERS, m.to_bytes()) for m in rolled])
-        if endpoint is not None and endpoint.check():  # it died and a new one started: give it the whole table
-            endpoint.send(interaction_owners(app, partitions))
+        if endpoint is not None and endpoint.restarted():  # a replaced serving process gets the whole table
             for partition in list(states.owned):
                 send_whole_partition(partition)
+            endpoint.send(interaction_owners(app, partitions))  # last: it answers users only from then on
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types receivers as returning None
     async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:

@@ -78,6 +78,13 @@ class ContextReplica:
             for partition in message.partitions:
                 self.contexts.pop(partition, None)
 
+    @property
+    def synced(self) -> bool:
+        """Whether the worker has sent the group's assignment; users are answered only from then on.
+        A replacement process gets every context the worker holds before it; after a rebalance,
+        the contexts of newly assigned partitions follow as they are restored (seconds)."""
+        return self.partitions > 0
+
     def owner(self, user_id: str) -> str | None:
         """The URL of the worker that owns ``user_id``; None when it is this one, or when no
         assignment is known yet (then this worker answers with what it has)."""

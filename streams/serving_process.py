@@ -19,7 +19,7 @@ What it serves with:
 
 The process ends when the worker does: its end of the pipe reads EOF, even if
 the worker was killed. If it dies on its own, the worker starts another and
-sends it the whole table (:meth:`ServingProcess.check`).
+sends it the whole table (:meth:`ServingProcess.restarted`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import multiprocessing
 import queue
 import threading
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -55,6 +55,9 @@ LISTENING_WITHIN_S = 120.0
 
 STOP_WITHIN_S = 10.0
 
+RESTART_PAUSE_S = 1.0
+"""Between attempts to replace a dead serving process whose successor could not start."""
+
 LOG_FORMAT = "[%(asctime)s] [serving %(process)d] [%(levelname)s] %(name)s: %(message)s"
 
 
@@ -72,61 +75,83 @@ class ServingProcessConfig:
 
 
 class ServingProcess:
-    """The worker's handle on its serving process: start, feed, restart if it died, stop."""
+    """The worker's handle on its serving process: start, feed, replace it if it dies, stop.
+
+    A supervisor thread waits on the process and starts another when it dies. The thread is
+    created at the first start, before the worker lowers its own priority (``stream_niceness``),
+    so every process it starts keeps the priority the worker started with (Linux: a new thread
+    or process inherits its creator thread's niceness)."""
 
     def __init__(self, config: ServingProcessConfig) -> None:
         self.config = config
         self._process: BaseProcess | None = None
         self._outbox: queue.SimpleQueue[ReplicaMessage | None] = queue.SimpleQueue()
-        self._sender: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._restarted = threading.Event()
         self.restarts = 0
 
     def start(self) -> None:
         """Start the process and wait until it listens; a port it cannot take is an error naming it."""
+        self._start_process()
+        threading.Thread(target=self._supervise, name="serving-supervisor", daemon=True).start()
+
+    def _start_process(self) -> None:
         spawn = multiprocessing.get_context("spawn")  # no fork of a process holding threads and torch state
         messages_in, messages_out = spawn.Pipe(duplex=False)
         ready_in, ready_out = spawn.Pipe(duplex=False)
-        self._process = spawn.Process(
+        process = spawn.Process(
             target=serve, args=(self.config, messages_in, ready_out), name="raie-serving", daemon=True
         )
-        self._process.start()
+        process.start()
         messages_in.close()  # the child's end: only the child may hold it, so that it sees EOF when we go
         ready_out.close()
         if not ready_in.poll(LISTENING_WITHIN_S):
-            self._process.kill()
+            process.kill()
             raise RuntimeFailure(
                 f"the serving process did not listen on port {self.config.port} within {LISTENING_WITHIN_S:.0f} s"
             )
         try:
             problem = ready_in.recv()
         except EOFError:
-            problem = f"it exited with status {self._process.exitcode}"
+            problem = f"it exited with status {process.exitcode}"
         if problem is not None:
             raise RuntimeFailure(f"the recommendation endpoint could not start: {problem}")
+        self._process = process
+        self._outbox.put(None)  # ends the previous sender, if any
         self._outbox = queue.SimpleQueue()
-        self._sender = threading.Thread(target=_send_all, args=(self._outbox, messages_out), daemon=True)
-        self._sender.start()
-        log.info("serving process %d listening on %s:%d", self._process.pid, self.config.bind, self.config.port)
+        threading.Thread(target=_send_all, args=(self._outbox, messages_out), name="serving-feed", daemon=True).start()
+        log.info("serving process %d listening on %s:%d", process.pid, self.config.bind, self.config.port)
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            assert self._process is not None
+            wait([self._process.sentinel])  # until it dies; stop() reaps it, not this thread
+            if self._stopping.is_set():
+                return
+            log.error("the serving process exited with status %s; starting another", self._process.exitcode)
+            try:
+                self._start_process()
+            except RuntimeFailure as error:  # e.g. its port not free yet
+                log.error("%s; trying again in %.0f s", error, RESTART_PAUSE_S)
+                self._stopping.wait(RESTART_PAUSE_S)
+                continue
+            self.restarts += 1
+            self._restarted.set()
 
     def send(self, message: ReplicaMessage) -> None:
-        """Queue ``message`` for the process; never blocks (the sender thread writes the pipe)."""
+        """Queue ``message`` for the process; never blocks (a thread writes the pipe)."""
         self._outbox.put(message)
 
-    def check(self) -> bool:
-        """Start a new process if the current one died; True when it did (the caller resends the state)."""
-        if self._process is None or self._process.is_alive():
+    def restarted(self) -> bool:
+        """True once after each replacement: the caller sends the new process the whole state
+        (messages sent while it started may have been lost)."""
+        if not self._restarted.is_set():
             return False
-        log.error("the serving process exited with status %s; starting another", self._process.exitcode)
-        self._outbox.put(None)
-        self.restarts += 1
-        try:
-            self.start()
-        except RuntimeFailure as error:  # e.g. its port not free yet: the next check tries again
-            log.error("%s; trying again in a moment", error)
-            return False
+        self._restarted.clear()
         return True
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._process is None:
             return
         self._outbox.put(None)  # the sender closes the pipe: the process reads EOF and stops
@@ -140,7 +165,7 @@ def _send_all(outbox: queue.SimpleQueue[ReplicaMessage | None], pipe: Connection
         while (message := outbox.get()) is not None:
             pipe.send(message)
     except (BrokenPipeError, ConnectionResetError, EOFError):
-        pass  # the process died: check() starts another with its own pipe and resends the state
+        pass  # the process died: the supervisor starts another, with its own pipe, and the state is resent
     finally:
         pipe.close()
 

@@ -85,6 +85,8 @@ class Endpoint:
         k = parse_k(request.query.get("k"))
         if k is None:
             return bad_request("k", f"{request.query.get('k')!r} is not an integer in 1..{MAX_K}", "e.g. k=10")
+        if not self.replica.synced:
+            return self._not_synced()
         owner = self.replica.owner(user_id)
         if owner is not None and FORWARDED not in request.headers:
             return await self._forward(owner, user_id, k)
@@ -112,10 +114,15 @@ class Endpoint:
         if self._client is not None:
             await self._client.close()
 
+    def _not_synced(self) -> web.Response:
+        if self.service is None or self.service.model is None:
+            return not_ready()
+        return unavailable("this worker's user contexts are still being loaded", "retry in a second")
+
     async def health(self, request: web.Request) -> web.Response:
         model = None if self.service is None else self.service.model
-        if model is None:
-            return not_ready()
+        if model is None or not self.replica.synced:
+            return self._not_synced()
         return web.json_response({"ready": True, "closed_slices": model.state.closed_slices})
 
     async def state(self, request: web.Request) -> web.Response:

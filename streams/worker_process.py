@@ -72,6 +72,13 @@ class WorkerProcess:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=STOP_WITHIN_S)
 
+    def serving_pids(self) -> list[int]:
+        """The worker's serving processes (streams/serving_process.py): children started by
+        multiprocessing's spawn, from whichever of its threads (a replacement comes from a supervisor)."""
+        tasks = Path(f"/proc/{self.pid}/task").iterdir()
+        children = [pid for task in tasks for pid in (task / "children").read_text().split()]
+        return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
     def closed_slices(self) -> int:
         state = self.store / ARTIFACTS_DIR / STATE_FILE
         return int(json.loads(state.read_text())["closed_slices"]) if state.is_file() else 0
