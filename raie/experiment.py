@@ -32,7 +32,7 @@ from raie.device import default_device
 from raie.evaluation import Ranking
 from raie.online.artifacts import Artifacts
 from raie.online.prequential import Scorer
-from raie.online.rows import experiment_rows
+from raie.online.rows import cost_row, experiment_rows
 from raie.online.setup import initial_state
 from raie.online.setup_model import train_setup_on
 from raie.online.slice_training import PromotionDecision
@@ -50,6 +50,7 @@ from raie.strategies import build_strategy, lines
 
 RESULTS_TABLE = "experiment_results"
 ROUTING_TABLE = "routing"
+COSTS_TABLE = "method_costs"
 EXPERIMENTS_DIR = "experiments"
 """Where a run's adapters live in the store, per seed and line."""
 UPDATE_BLOCK = "F"
@@ -212,7 +213,10 @@ def run_experiment(request: ExperimentRequest, data: ProtocolData | None = None)
                     rankings |= {(method, seed, split): score.ranking for split, score in by_split.items()}
                     # Written per (method, seed) so that an interrupted run keeps what it finished.
                     key = {"run_id": run_id, "method": method, "seed": seed}
-                    parts.append(_store_method(store, request, key, by_split, line.rows(method)))
+                    recorded = line.rows(method)
+                    # The update slice's training, beside the cost of scoring T with its result.
+                    recorded[COSTS_TABLE] = [cost_row(line.result.slice, recorded["train_jobs"], by_split["T"])]
+                    parts.append(_store_method(store, request, key, by_split, recorded))
     results = pa.concat_tables(parts) if parts else table_spec(RESULTS_TABLE).schema.empty_table()
     return ExperimentOutcome(run_id, time.perf_counter() - started, results, rankings, promotions)
 

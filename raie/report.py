@@ -59,6 +59,45 @@ def results_table(store: Store, run_id: str, methods: tuple[str, ...]) -> str:
     return format_text_table(headers, body) + "\n" + footer
 
 
+COSTS_SQL = """
+SELECT method, avg(trained_parameters) AS parameters, avg(train_jobs) AS jobs,
+       avg(train_seconds) AS train_seconds, coalesce(stddev_samp(train_seconds), 0) AS train_std,
+       avg(scoring_ms_per_window) AS scoring_ms, coalesce(stddev_samp(scoring_ms_per_window), 0) AS scoring_std
+FROM method_costs
+WHERE run_id = ?
+GROUP BY method
+"""
+
+
+def cost_table(store: Store, run_id: str, methods: tuple[str, ...]) -> str | None:
+    """Per method, mean over seeds and update slices: parameters trained, training wall
+    seconds, and wall milliseconds of scoring one window; None when the run recorded no costs."""
+    rows = {r["method"]: r for r in store.query(COSTS_SQL, [run_id]).to_pylist()}
+    if not rows:
+        return None
+    body = []
+    for method in methods:
+        r = rows.get(method)
+        if r is None:
+            body.append([method, "-", "-", "-", "-"])
+            continue
+        body.append(
+            [
+                method,
+                f"{r['parameters']:,.0f}",
+                f"{r['jobs']:.1f}",
+                f"{r['train_seconds']:.1f} ± {r['train_std']:.1f}",
+                f"{r['scoring_ms']:.3f} ± {r['scoring_std']:.3f}",
+            ]
+        )
+    headers = ["method", "trained parameters", "train jobs", "train s / slice", "scoring ms / window"]
+    footer = (
+        "cost per update slice, mean ± sample std over seeds and slices: the parameters its adapter jobs trained, "
+        "their wall seconds, and the wall time of scoring its windows (offline: T) divided by their number"
+    )
+    return format_text_table(headers, body) + "\n" + footer
+
+
 GLOBAL_BASELINES = ("lora", "replay", "lwf")
 """The single-adapter methods RAIE has to beat on T (the issue's target)."""
 

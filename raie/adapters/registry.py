@@ -44,6 +44,10 @@ class RegistryError(RaieError, ValueError):
     """A name, version or file of the registry that cannot be used as asked."""
 
 
+TRAINED_PARAMETERS = "trained_parameters"
+"""The manifest metric counting a version's trained parameters (its saved tensors' elements)."""
+
+
 @dataclass(frozen=True)
 class AdapterManifest:
     """What a version is: its lineage, the data it learnt from, its metrics and its content hash."""

@@ -14,9 +14,15 @@ from raie.errors import ConfigError
 from raie.experiment import ExperimentRequest, prepare_data, run_experiment, scored_windows
 from raie.metrics import target_kinds
 from raie.online.slice_training import PromotionDecision
-from raie.report import baseline_differences_table, differences_table, results_table, target_kind_table
+from raie.report import (
+    baseline_differences_table,
+    cost_table,
+    differences_table,
+    results_table,
+    target_kind_table,
+)
 from raie.store import Store
-from raie.strategies import strategy_names
+from raie.strategies import RAIE, strategy_names
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,6 +83,9 @@ def experiment_command(args: argparse.Namespace) -> int:
     with Store.open(args.store) as store:
         print(f"run {outcome.run_id}: {args.dataset} / {args.backbone}, seeds {list(request.seeds)}")
         print(results_table(store, outcome.run_id, request.methods))
+        costs = cost_table(store, outcome.run_id, request.methods)
+        if costs:
+            print(costs)
     differences = differences_table(outcome.rankings, request.methods, request.seeds)
     if differences:
         print(differences)
@@ -84,6 +93,10 @@ def experiment_command(args: argparse.Namespace) -> int:
     against_rival = baseline_differences_table(outcome.rankings, request.methods, request.seeds)
     if against_rival:
         print(against_rival)
+    # Every other method against RAIE: quality beside the cost table above.
+    against_raie = differences_table(outcome.rankings, request.methods, request.seeds, baseline=RAIE)
+    if against_raie:
+        print(against_raie)
     for (seed, line), decisions in sorted(outcome.promotions.items()):
         for text in promotion_lines(decisions):
             print(f"promotion, seed {seed}, {line} line: {text}")

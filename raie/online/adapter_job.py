@@ -20,13 +20,15 @@ import torch
 from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
 from raie.adapters import AdapterManifest, AdapterRegistry, PublishedAdapter
+from raie.adapters.registry import TRAINED_PARAMETERS
 from raie.backbones.base import SequentialRecommender
-from raie.backbones.lora import add_adapter, with_lora
+from raie.backbones.lora import adapted_backbone, add_adapter, with_lora
 from raie.config import ExperimentConfig
 from raie.protocol.windows import Windows
 from raie.regions.router import FALLBACK
 from raie.strategies import RAIE
 from raie.strategies.global_lora import baseline
+from raie.strategies.hybrid import RETRIEVAL_WEIGHT, choose_retrieval_weight
 from raie.strategies.raie import OwnedWindows, train_global_adapter, train_region_adapter
 from raie.strategies.region_training import TrainJob
 
@@ -116,8 +118,10 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
         add_adapter(model, beneath, job.config.lora)
         set_peft_model_state_dict(model, registry.load_weights(*job.stacked_on), adapter_name=beneath)
         model.to(device)
+    metrics: dict[str, float | None] = {}
     if job.method != RAIE:
-        training = baseline(job.method).train(
+        strategy = baseline(job.method)
+        training = strategy.train(
             model,
             job.adapter,
             by_user(data.new.windows),
@@ -127,6 +131,10 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
             device,
             job.seed,
         )
+        if strategy.retrieves:
+            metrics[RETRIEVAL_WEIGHT], _ = choose_retrieval_weight(
+                adapted_backbone(model), setup_model, data.new.windows, data.valid.windows, job.config, device
+            )
     elif job.is_global:
         training = train_global_adapter(model, data.new, data.old, data.valid.windows, job.config, device, job.seed)
     else:
@@ -144,6 +152,8 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
             job.seed,
             stacked_on=() if job.stacked_on is None else (job.stacked_on[0],),
         )
+    weights = get_peft_model_state_dict(model, adapter_name=job.adapter)
+    metrics[TRAINED_PARAMETERS] = float(sum(t.numel() for t in weights.values()))
     manifest = AdapterManifest(
         adapter=job.adapter,
         region_id=None if job.region_id == FALLBACK else job.region_id,
@@ -154,11 +164,10 @@ def run_adapter_job(job: AdapterJob, setup_model: SequentialRecommender, device:
         new_windows=training.new_windows,
         old_windows=training.old_windows,
         valid_windows=training.valid_windows,
-        metrics={"valid_recall10": training.valid_recall, "seconds": training.seconds},
+        metrics={"valid_recall10": training.valid_recall, "seconds": training.seconds} | metrics,
         sha256="",  # the registry fills it in from the written file
         created_at_ms=int(time.time() * 1000),
     )
-    weights = get_peft_model_state_dict(model, adapter_name=job.adapter)
     return AdapterJobResult(training, registry.publish(manifest, weights))
 
 

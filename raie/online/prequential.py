@@ -15,13 +15,19 @@ what it declares it serves (raie/strategies/base.py):
   adapter (the global one below tau_infer);
 - ``global`` (``raie-wo-kr``, ``raie-wo-all``): the live global adapter;
 - ``setup`` (``base``): the frozen Set-up model, never updated;
-- ``baseline`` (``lora``, ``replay``, ``lwf``): the method's own adapter
-  (``baseline_<method>``), continued on every slice by a job of its own;
-  until its first version, the Set-up model.
+- ``baseline`` (``lora``, ``replay``, ``lwf``, ``hybrid``): the method's own
+  adapter (``baseline_<method>``), continued by a job of its own on every slice
+  (``hybrid``: on its schedule); until its first version, the Set-up model.
+  ``hybrid`` blends in next items retrieved from the scored windows
+  themselves, each window seeing only those before it (raie/retrieval.py).
+
+Each score records its wall time (selection, ranking and retrieval), which the
+cost table reports per window.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,8 +46,10 @@ from raie.evaluation import rank_windows
 from raie.online.state import MethodScore, StepState
 from raie.protocol.windows import Windows
 from raie.regions.router import Router
+from raie.retrieval import RetrievalBlend
 from raie.strategies import RAIE, build_strategy
 from raie.strategies.global_lora import TRAINED_BASELINES, baseline_adapter
+from raie.strategies.hybrid import RETRIEVAL_WEIGHT, retrieval_blend
 
 DEFAULT_METHODS = (RAIE, "raie-wo-kr", "base")
 """Scored on the stream unless told otherwise: they need nothing but RAIE's own state."""
@@ -77,9 +85,15 @@ class Scorer:
             x = router.represent_windows(windows, self.device)
         results = []
         for method in methods:
+            started = time.perf_counter()
             model, adapter = self._select(method, live, router)
-            ranking = rank_windows(model, windows, batch_size=self.config.eval_batch_size, device=self.device)
-            results.append(MethodScore(method, ranking, **_served(model, adapter, router, x, len(windows))))
+            blend = self._retrieval(method, live, windows, x)
+            ranking = rank_windows(
+                model, windows, batch_size=self.config.eval_batch_size, device=self.device, blend=blend
+            )
+            served = _served(model, adapter, router, x, len(windows))
+            seconds = time.perf_counter() - started
+            results.append(MethodScore(method, ranking, seconds=seconds, **served))
         live.model.set_adapter(GLOBAL_ADAPTER)
         return results
 
@@ -109,6 +123,17 @@ class Scorer:
             return adapted_backbone(live.model), GLOBAL_ADAPTER
         # Base, and a trained baseline before its first version (a fresh LoRA is the Set-up model).
         return live.setup_model, None
+
+    def _retrieval(self, method: str, live: LiveAdapters, windows: Windows, x: np.ndarray) -> RetrievalBlend | None:
+        """``hybrid``: its live version's blend of next items retrieved from ``windows`` themselves
+        (the slice's windows, each seeing those before it); None for other methods, or before
+        the method's first version."""
+        adapter = baseline_adapter(method)
+        if not build_strategy(method).retrieves or adapter not in live.versions:
+            return None
+        metrics = self.registry.get(adapter, live.versions[adapter]).manifest.metrics
+        weight = metrics.get(RETRIEVAL_WEIGHT) or 0.0
+        return retrieval_blend(self.config, windows, x, windows, x, weight)
 
     def _live_adapters(self, setup_model: SequentialRecommender) -> LiveAdapters:
         # A resumed session loads a new Set-up model object: wrap that one.

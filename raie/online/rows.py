@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from raie.adapters import AdapterManifest
+from raie.adapters.registry import TRAINED_PARAMETERS
 from raie.evaluation import Ranking
 from raie.online.candidates import Candidate
 from raie.online.slice_training import PromotionDecision, SliceTraining
@@ -167,7 +168,10 @@ def training_rows(training: SliceTraining) -> MethodRows:
         tables(outcome.job.method)  # a job that failed still has its (empty) tables replaced
         if outcome.result is not None:
             manifest = outcome.result.published.manifest
-            tables(outcome.job.method)["train_jobs"].append(outcome.result.training.row(manifest.slice))
+            trained = manifest.metrics.get(TRAINED_PARAMETERS)
+            job_row = outcome.result.training.row(manifest.slice)
+            job_row["trained_parameters"] = None if trained is None else int(trained)
+            tables(outcome.job.method)["train_jobs"].append(job_row)
             tables(outcome.job.method)["adapters"].append(adapter_row(manifest))
     for event in training.events:
         tables(event.job.method)["train_job_events"].append(event_row(event))
@@ -190,7 +194,39 @@ def stream_rows(result: SliceResult, train: Sequence[Candidate], evaluated: Sequ
         tables = rows.setdefault(score.method, {})
         tables.setdefault("windows", []).extend(eval_window_rows(result.slice, evaluated, score))
         tables["metrics"] = metric_rows(result.slice, score.ranking)
+        jobs = method_jobs(score.method, result.training)[0]
+        tables["method_costs"] = [cost_row(result.slice, jobs, score)]
     return rows
+
+
+def method_jobs(method: str, training: SliceTraining) -> tuple[list[Row], list[Row]]:
+    """``train_jobs`` and ``promotions`` rows of the jobs whose adapters ``method`` reads: a
+    baseline's own; every RAIE job for the routed variants; the global one for w/o KR and w/o All."""
+    strategy = build_strategy(method)
+    by_method = training_rows(training)
+    if not strategy.uses_raie_state:
+        own = by_method.get(method, {})
+        return own.get("train_jobs", []), own.get("promotions", [])
+    jobs = by_method.get(RAIE, {}).get("train_jobs", [])
+    promotions = by_method.get(RAIE, {}).get("promotions", [])
+    if strategy.serves == "global":
+        jobs = [j for j in jobs if j["region_id"] == FALLBACK]
+        promotions = [p for p in promotions if p["region_id"] == FALLBACK]
+    return jobs, promotions
+
+
+def cost_row(slice_index: int, jobs: Sequence[Row], score: MethodScore) -> Row:
+    """``method_costs``: what a method's training (``jobs``: its ``train_jobs`` rows) and scoring cost."""
+    scored = len(score.ranking.ranks)
+    return {
+        "slice": slice_index,
+        "trained_parameters": sum(int(j.get("trained_parameters") or 0) for j in jobs),
+        "train_jobs": len(jobs),
+        "train_seconds": float(sum(float(j["seconds"]) for j in jobs)),
+        "scored_windows": scored,
+        "scoring_seconds": score.seconds,
+        "scoring_ms_per_window": 1000.0 * score.seconds / scored if scored else None,
+    }
 
 
 def experiment_rows(method: str, result: SliceResult) -> dict[str, list[Row]]:
@@ -198,15 +234,9 @@ def experiment_rows(method: str, result: SliceResult) -> dict[str, list[Row]]:
     their regions, their edits (when regions are edited), and the jobs whose adapters they
     read with the promotion decisions on them."""
     strategy = build_strategy(method)
-    training = training_rows(result.training)
+    jobs, promotions = method_jobs(method, result.training)
     if not strategy.uses_raie_state:
-        own = training.get(method, {})
-        return {"train_jobs": own.get("train_jobs", []), "promotions": own.get("promotions", [])}
-    jobs = training.get(RAIE, {}).get("train_jobs", [])
-    promotions = training.get(RAIE, {}).get("promotions", [])
-    if strategy.serves == "global":
-        jobs = [j for j in jobs if j["region_id"] == FALLBACK]
-        promotions = [p for p in promotions if p["region_id"] == FALLBACK]
+        return {"train_jobs": jobs, "promotions": promotions}
     rows = {
         "regions": region_rows(result.before.bank, result.state.bank, result.slice),
         "train_jobs": jobs,

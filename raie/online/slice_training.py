@@ -19,7 +19,7 @@ from raie.online.adapter_job import AdapterJob, JobInput
 from raie.online.trainer import AdapterTrainer, JobEvent, JobEvents, JobOutcome
 from raie.regions.editor import SliceEdits
 from raie.regions.router import FALLBACK
-from raie.strategies import RAIE
+from raie.strategies import RAIE, build_strategy
 from raie.strategies.global_lora import baseline_adapter
 from raie.strategies.raie import needs_retraining
 
@@ -70,9 +70,12 @@ class SlicePlan:
         return jobs
 
     def baseline_jobs(self) -> list[AdapterJob]:
-        """One job per trained baseline, from its live version (a fresh LoRA the first time)."""
+        """One job per trained baseline that trains on this slice (``hybrid`` keeps a schedule),
+        from its live version (a fresh LoRA the first time)."""
         jobs = []
         for method in self.baselines:
+            if not build_strategy(method).trains_on(self.slice, self.config):
+                continue
             adapter = baseline_adapter(method)
             jobs.append(
                 self._job(adapter, FALLBACK, (adapter, self.live[adapter]) if adapter in self.live else None, method)

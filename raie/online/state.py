@@ -59,6 +59,7 @@ class MethodScore:
     region_id: list[int] | None = None  # routed methods: the serving region (-1: global fallback)
     p1: list[float] | None = None
     p2: list[float] | None = None
+    seconds: float = 0.0  # wall time of scoring these windows (the cost table's scoring ms per window)
 
 
 @dataclass(frozen=True)

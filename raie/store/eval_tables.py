@@ -76,3 +76,29 @@ METRICS = register_table(
         },
     )
 )
+
+METHOD_COSTS = register_table(
+    TableSpec(
+        name="method_costs",
+        schema=pa.schema(
+            [
+                *key_fields(),
+                pa.field("slice", pa.int32(), nullable=False),
+                pa.field("trained_parameters", pa.int64(), nullable=False),
+                pa.field("train_jobs", pa.int32(), nullable=False),
+                pa.field("train_seconds", pa.float64(), nullable=False),
+                pa.field("scored_windows", pa.int64(), nullable=False),
+                pa.field("scoring_seconds", pa.float64(), nullable=False),
+                pa.field("scoring_ms_per_window", pa.float64(), nullable=True),
+            ]
+        ),
+        partition_by=SLICE_KEY,
+        description=(
+            "What a method cost in one slice: the parameters its adapter jobs trained (summed over "
+            "jobs; a method that reads another's adapter, such as raie-wo-kr reading RAIE's global "
+            "one, counts it too), those jobs' wall seconds, and the wall time of scoring the "
+            "slice's windows (model selection, ranking and, for hybrid, retrieval). Offline: slice "
+            "1 is the update slice F, scored on T; on the stream, slice k's prequential scoring."
+        ),
+    )
+)

@@ -104,12 +104,15 @@ TRAIN_JOBS = register_table(
                 pa.field("best_epoch", pa.int32(), nullable=False),
                 pa.field("valid_recall", pa.float64(), nullable=True),
                 pa.field("seconds", pa.float64(), nullable=False),
+                pa.field("trained_parameters", pa.int64(), nullable=True),
             ]
         ),
         partition_by=SLICE_KEY,
         description=(
             "One adapter training job: its data sizes (new = this slice, old = rehearsed Set-up), "
-            "the epochs early stopping kept, validation Recall@10 and wall time. region_id -1 = global."
+            "the epochs early stopping kept, validation Recall@10, wall time and the parameters it "
+            "trained (the adapter's saved tensors; NULL in rows written before it was recorded). "
+            "region_id -1 = global."
         ),
     )
 )

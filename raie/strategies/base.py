@@ -7,6 +7,8 @@ on the stream alike. A method declares:
   (``setup``), RAIE's global adapter (``global``), RAIE's routed region
   adapters (``routed``), or an adapter of its own that a baseline job trains
   each slice (``baseline``);
+- ``retrieves``: whether its scores blend in next items retrieved from the
+  slice (``hybrid``, raie/strategies/hybrid.py);
 - ``editing``: for RAIE's variants, whether regions are edited each slice
   (Update / Expand / Add) or stay as Set-up built them (the w/o KE ablations).
 
@@ -19,9 +21,12 @@ need nothing from RAIE and join whichever line runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from raie.registry import Registry
+
+if TYPE_CHECKING:
+    from raie.config import ExperimentConfig
 
 Serves = Literal["setup", "global", "routed", "baseline"]
 
@@ -34,13 +39,21 @@ class UpdateStrategy:
     serves: ClassVar[Serves]
     editing: ClassVar[bool] = True
     """RAIE variants: regions edited each slice; False keeps Set-up's regions (w/o KE)."""
+    retrieves: ClassVar[bool] = False
+    """Scores blend the model with next items retrieved from the slice (``hybrid``)."""
+
+    def trains_on(self, slice_index: int, config: ExperimentConfig) -> bool:
+        """Whether the method trains on update slice ``slice_index`` (``hybrid``: on a schedule)."""
+        return True
 
     @property
     def uses_raie_state(self) -> bool:
         return self.serves in ("global", "routed")
 
 
-STRATEGIES: Registry[type[UpdateStrategy]] = Registry("method", ("raie.strategies.global_lora", "raie.strategies.raie"))
+STRATEGIES: Registry[type[UpdateStrategy]] = Registry(
+    "method", ("raie.strategies.global_lora", "raie.strategies.hybrid", "raie.strategies.raie")
+)
 strategy_names = STRATEGIES.names
 
 

@@ -106,8 +106,9 @@ class LearningWithoutForgetting(_GlobalLoRA):
         return loss
 
 
-TRAINED_BASELINES = ("lora", "replay", "lwf")
-"""The baselines that train an adapter; the stream runs them as adapter jobs beside RAIE's."""
+TRAINED_BASELINES = ("lora", "replay", "lwf", "hybrid")
+"""The baselines that train an adapter; the stream runs them as adapter jobs beside RAIE's
+(``hybrid``, raie/strategies/hybrid.py, only on the slices of its schedule)."""
 
 
 def baseline_adapter(method: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 from raie.adapters import AdapterRegistry
 from raie.config import ExperimentConfig
 from raie.config_files import save_config
+from raie.store import Store
 from tests.integration.stream_run import run_stream
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,7 @@ def test_a_job_that_keeps_failing_leaves_its_previous_version_live(
     config_path = save_config(fast_config, tmp_path / "fast.yaml")
     # Slice 2's global job fails both attempts; slice 1's region_1 job fails once, then succeeds.
     failures = ("--inject-failure", "2/global:9", "--inject-failure", "1/region_1:1", "--job-retries", "1")
-    options = (*failures, "--score-methods", "raie,base,lora")
+    options = (*failures, "--score-methods", "raie,base,lora,hybrid")
     result = run_stream(tmp_path, synthetic_yelp_dir, config_path, kill=False, worker_options=options)
 
     global_steps = [(status, attempt) for job, status, attempt in result.job_steps if job == "2/global"]
@@ -44,4 +45,20 @@ def test_a_job_that_keeps_failing_leaves_its_previous_version_live(
     assert registry.versions("baseline_lora") == [1, 2]
     assert registry.get("baseline_lora", 2).manifest.parent_version == 1
     assert result.live["baseline_lora"] == 2
-    assert {(m, s) for m, s in result.recall10} == {(m, s) for m in ("raie", "base", "lora") for s in (1, 2)}
+    methods = ("raie", "base", "lora", "hybrid")
+    assert {(m, s) for m, s in result.recall10} == {(m, s) for m in methods for s in (1, 2)}
+
+    # The hybrid fine-tunes on slice 1 only (finetune_every 2) and serves that version, with the
+    # retrieval weight its fine-tune chose, on slice 2.
+    assert registry.versions("baseline_hybrid") == [1]
+    assert "retrieval_weight" in registry.get("baseline_hybrid", 1).manifest.metrics
+    with Store.open(tmp_path / "store", read_only=True) as store:
+        costs = store.query(
+            "SELECT method, slice, train_jobs, trained_parameters, scoring_ms_per_window FROM method_costs"
+        )
+    cost = {(r["method"], r["slice"]): r for r in costs.to_pylist()}
+    assert set(cost) == {(m, s) for m in methods for s in (1, 2)}
+    assert cost[("hybrid", 1)]["train_jobs"] == 1 and cost[("hybrid", 2)]["train_jobs"] == 0
+    assert cost[("hybrid", 1)]["trained_parameters"] == cost[("lora", 1)]["trained_parameters"] > 0
+    assert cost[("base", 2)]["trained_parameters"] == 0
+    assert all(r["scoring_ms_per_window"] > 0 for r in cost.values())

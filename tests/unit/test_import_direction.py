@@ -32,7 +32,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     ),
     frozenset({"data", "store"}),
     frozenset({"protocol", "metrics", "significance", "run_manifest"}),
-    frozenset({"backbones", "evaluation"}),
+    frozenset({"backbones", "evaluation", "retrieval"}),
     frozenset({"regions", "training"}),
     frozenset({"adapters", "strategies"}),
     frozenset({"online"}),

@@ -23,7 +23,7 @@ def setup_model(synthetic_data: ProtocolData, fast_config: ExperimentConfig) -> 
 
 
 def test_registry_lists_the_baselines() -> None:
-    assert {"base", "lora", "replay", "lwf"} <= set(strategy_names())
+    assert {"base", "lora", "replay", "lwf", "hybrid"} <= set(strategy_names())
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         build_strategy("nope")
 
@@ -41,7 +41,7 @@ def test_base_returns_the_setup_model(
     assert rows == {"train_jobs": [], "promotions": []}, "base trains nothing"
 
 
-@pytest.mark.parametrize("method", ["lora", "replay", "lwf"])
+@pytest.mark.parametrize("method", ["lora", "replay", "lwf", "hybrid"])
 def test_fine_tuning_changes_scores_but_never_the_setup_model(
     method: str,
     setup_model: SequentialRecommender,
