@@ -113,7 +113,23 @@ ORDER BY run_id, method, seed, slice, region_id NULLS FIRST, adapter
 """,
 )
 
-REPORTS: dict[str, Report] = {"slices": SLICES, "regions": REGIONS, "ops": OPS, "jobs": JOBS}
+COSTS = Report(
+    "each method's cost per slice beside its prequential R@10: parameters trained, training and scoring time",
+    f"""
+WITH quality AS (
+  SELECT run_id, method, seed, slice,
+         max(value) FILTER (WHERE metric = 'recall' AND k = 10 AND average = 'window') AS r10
+  FROM metrics GROUP BY ALL
+)
+SELECT run_id, seed, slice, method, round(r10, 4) AS "R@10", trained_parameters, train_jobs,
+       round(train_seconds, 1) AS train_s, scored_windows, round(scoring_ms_per_window, 3) AS scoring_ms_per_window
+FROM method_costs LEFT JOIN quality USING (run_id, method, seed, slice)
+WHERE {RUN_FILTER}
+ORDER BY run_id, seed, slice, method
+""",
+)
+
+REPORTS: dict[str, Report] = {"slices": SLICES, "regions": REGIONS, "ops": OPS, "jobs": JOBS, "costs": COSTS}
 
 
 def report(name: str) -> Report:

@@ -77,9 +77,18 @@ class Scorer:
     _live: LiveAdapters | None = field(default=None, repr=False)
 
     def score(
-        self, state: StepState, windows: Windows, x: np.ndarray | None, methods: Sequence[str]
+        self,
+        state: StepState,
+        windows: Windows,
+        x: np.ndarray | None,
+        methods: Sequence[str],
+        earlier: tuple[Windows, np.ndarray] | None = None,
     ) -> list[MethodScore]:
-        """Rank ``windows`` (``x``: their frozen representations, computed when None) for each method."""
+        """Rank ``windows`` (``x``: their frozen representations, computed when None) for each method.
+
+        ``earlier``: more windows of the slice (with their representations) that retrieval may
+        draw on besides ``windows`` themselves (the promotion guard passes the slice's training
+        windows when it scores validation windows, as the hybrid's weight was chosen)."""
         live, router = self._prepare(state)
         if x is None:
             x = router.represent_windows(windows, self.device)
@@ -87,7 +96,7 @@ class Scorer:
         for method in methods:
             started = time.perf_counter()
             model, adapter = self._select(method, live, router)
-            blend = self._retrieval(method, live, windows, x)
+            blend = self._retrieval(method, live, windows, x, earlier)
             ranking = rank_windows(
                 model, windows, batch_size=self.config.eval_batch_size, device=self.device, blend=blend
             )
@@ -124,16 +133,27 @@ class Scorer:
         # Base, and a trained baseline before its first version (a fresh LoRA is the Set-up model).
         return live.setup_model, None
 
-    def _retrieval(self, method: str, live: LiveAdapters, windows: Windows, x: np.ndarray) -> RetrievalBlend | None:
+    def _retrieval(
+        self,
+        method: str,
+        live: LiveAdapters,
+        windows: Windows,
+        x: np.ndarray,
+        earlier: tuple[Windows, np.ndarray] | None,
+    ) -> RetrievalBlend | None:
         """``hybrid``: its live version's blend of next items retrieved from ``windows`` themselves
-        (the slice's windows, each seeing those before it); None for other methods, or before
-        the method's first version."""
+        and ``earlier`` (the slice's windows, each seeing those before it); None for other
+        methods, or before the method's first version."""
         adapter = baseline_adapter(method)
         if not build_strategy(method).retrieves or adapter not in live.versions:
             return None
         metrics = self.registry.get(adapter, live.versions[adapter]).manifest.metrics
         weight = metrics.get(RETRIEVAL_WEIGHT) or 0.0
-        return retrieval_blend(self.config, windows, x, windows, x, weight)
+        index, index_rep = windows, x
+        if earlier is not None:
+            index = Windows.concat([earlier[0], windows], self.config.protocol.context_len)
+            index_rep = np.concatenate([earlier[1], x])
+        return retrieval_blend(self.config, index, index_rep, windows, x, weight)
 
     def _live_adapters(self, setup_model: SequentialRecommender) -> LiveAdapters:
         # A resumed session loads a new Set-up model object: wrap that one.

@@ -69,6 +69,7 @@ class _Judge:
     valid_rep: np.ndarray | None
     scorer: Scorer
     max_regression: float
+    earlier: tuple[Windows, np.ndarray] | None = None  # the slice's training windows, for retrieval
 
     @property
     def slice(self) -> int:
@@ -76,7 +77,7 @@ class _Judge:
 
     def recall(self, live: dict[str, int], method: str) -> float:
         state = replace(self.after, live=live)
-        return self.scorer.score(state, self.valid, self.valid_rep, (method,))[0].ranking.recall()
+        return self.scorer.score(state, self.valid, self.valid_rep, (method,), self.earlier)[0].ranking.recall()
 
     def decide(
         self,
@@ -132,13 +133,15 @@ def guard_promotions(
     valid_rep: np.ndarray | None,
     scorer: Scorer,
     config: PromotionConfig,
+    earlier: tuple[Windows, np.ndarray] | None = None,
 ) -> Promotion:
     """Decide which of the slice's new adapter versions serve.
 
     ``before``: the live versions before the slice; ``after``: the state after the slice with
     every new version live (its bank routes the regions). ``scorer``: the one that scores the
-    slices, so its loaded adapters are reused."""
-    judge = _Judge(after, valid, valid_rep, scorer, config.max_regression)
+    slices, so its loaded adapters are reused. ``earlier``: the slice's training windows and their
+    representations, which ``hybrid``'s retrieval draws on beside the validation windows."""
+    judge = _Judge(after, valid, valid_rep, scorer, config.max_regression, earlier)
     live = dict(after.live)
     decisions: list[PromotionDecision] = []
     changed = [name for name in sorted(live) if live[name] != before.get(name)]

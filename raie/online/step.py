@@ -123,6 +123,7 @@ async def step(
         edited.valid_rep,
         scorer or Scorer(settings.config, artifacts.registry, device),
         settings.config.promotion,
+        (edited.job_input.new.windows, edited.train_rep),
     )
     training.live, training.decisions = promotion.live, promotion.decisions
     memory = await asyncio.to_thread(

@@ -8,7 +8,13 @@ import pyarrow as pa
 import pytest
 
 from raie.evaluation import Ranking
-from raie.report import baseline_differences_table, differences_table, results_table, target_kind_table
+from raie.report import (
+    baseline_differences_table,
+    cost_table,
+    differences_table,
+    results_table,
+    target_kind_table,
+)
 from raie.store import Store, table_spec
 
 pytestmark = pytest.mark.unit
@@ -99,3 +105,30 @@ def test_target_kind_table_splits_recall_by_kind() -> None:
         "0.0000 ± 0.0000",
         "0.5000 ± 0.7071",
     ]
+
+
+def test_cost_table_averages_each_methods_slices_and_says_when_nothing_was_recorded(tmp_path: Path) -> None:
+    def cost(method: str, seed: int, parameters: int, seconds: float, ms: float | None) -> dict[str, object]:
+        return {
+            "run_id": "r",
+            "method": method,
+            "seed": seed,
+            "slice": 1,
+            "trained_parameters": parameters,
+            "train_jobs": int(parameters > 0),
+            "train_seconds": seconds,
+            "scored_windows": 40,
+            "scoring_seconds": 0.0 if ms is None else ms * 0.04,
+            "scoring_ms_per_window": ms,
+        }
+
+    rows = [cost("lora", 0, 1000, 10.0, 0.5), cost("lora", 1, 1000, 20.0, 0.7), cost("base", 0, 0, 0.0, 0.1)]
+    with Store.open(tmp_path / "store") as store:
+        assert cost_table(store, "r", ("base", "lora")) is None, "no costs recorded: no table"
+        store.write("method_costs", pa.Table.from_pylist(rows, schema=table_spec("method_costs").schema))
+        text = cost_table(store, "r", ("base", "lora", "raie"))
+    assert text is not None
+    lines = {line.split()[0]: line for line in text.splitlines()[2:5]}
+    assert "1,000" in lines["lora"] and "15.0 ± 7.1" in lines["lora"] and "0.600 ± 0.141" in lines["lora"]
+    assert lines["base"].split()[1] == "0"
+    assert lines["raie"].split()[1:] == ["-", "-", "-", "-"], "a method without rows shows dashes"
