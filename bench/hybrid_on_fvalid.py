@@ -48,7 +48,7 @@ def main() -> int:
     data = prepare_data(request)
     update = data.block("F")
     index = Windows.concat([update.train, update.valid], preset.protocol.context_len)
-    rows = []
+    rows: list[list[str]] = []
     for seed in args.seeds:
         setup_model = train_setup_model("sasrec", preset, data, seed, device)
         setup = setup_state(setup_model, data, preset, seed, device)
@@ -72,7 +72,7 @@ def main() -> int:
                         ).recall()
                         for w in weights
                     ]
-                    rows.append([seed, name, k, f"{seconds:.2f}", *(f"{r:.4f}" for r in recalls)])
+                    rows.append([str(seed), name, str(k), f"{seconds:.2f}", *(f"{r:.4f}" for r in recalls)])
     headers = ["seed", "model", "neighbours", "retrieve s", *(f"w={w:g}" for w in weights)]
     print(format_text_table(headers, rows))
     print(f"F.valid R@10 ({len(update.valid)} windows); index: F.train + F.valid ({len(index)} windows)")

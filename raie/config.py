@@ -283,9 +283,10 @@ class HybridConfig:
     neighbours: int = 500
     """Recent windows retrieved per scored window; their next items vote, weighted by cosine
     similarity of the frozen representations. Chosen on F.valid (ml-latest-small, seed 0, the
-    LoRA fine-tune's best weight): 10 neighbours 0.0952 (no weight helped), 50 0.0979, 200
-    0.1032, 500 0.1164, 1000 0.1085; many neighbours make the vote "what users like this one
-    take now", a trend signal the fine-tuned model lacks (BENCHMARKS.md, issue #18)."""
+    LoRA fine-tune at its best weight; 0.0952 without retrieval): 10 neighbours 0.0952 (no
+    weight helped), 50 0.0979, 200 0.1032, 500 0.1164, 1000 0.1190; 1000 is one window of 378
+    ahead at twice the retrieval, so 500. Many neighbours make the vote "what users like this
+    one take now", a trend signal the fine-tuned model lacks (BENCHMARKS.md, issue #18)."""
     weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
     """Candidate blend weights of the retrieval distribution against the model's softmax; each
     fine-tune picks the best on its slice's validation windows (ties: the smaller weight)."""
