@@ -91,16 +91,11 @@ def choose_retrieval_weight(
     ``slice_windows``: the slice's windows, the index the validation windows retrieve from."""
     recent = Windows.concat([slice_windows, valid], config.protocol.context_len)
     recent_rep = represent_windows(setup_model, recent, device)
-    blend = retrieval_blend(config, recent, recent_rep, valid, recent_rep[len(slice_windows) :], 0.0)
+    neighbours = retrieve(recent, recent_rep, valid, recent_rep[len(slice_windows) :], config.hybrid.neighbours)
     best = (0.0, -1.0)
     for weight in sorted(config.hybrid.weights):
-        ranking = rank_windows(
-            model,
-            valid,
-            batch_size=config.eval_batch_size,
-            device=device,
-            blend=RetrievalBlend(blend.neighbours, weight),
-        )
+        blend = RetrievalBlend(neighbours, weight)
+        ranking = rank_windows(model, valid, batch_size=config.eval_batch_size, device=device, blend=blend)
         recall = ranking.recall() if len(valid) else 0.0
         if recall > best[1]:
             best = (weight, recall)
