@@ -194,16 +194,16 @@ def stream_rows(result: SliceResult, train: Sequence[Candidate], evaluated: Sequ
         tables = rows.setdefault(score.method, {})
         tables.setdefault("windows", []).extend(eval_window_rows(result.slice, evaluated, score))
         tables["metrics"] = metric_rows(result.slice, score.ranking)
-        jobs = method_jobs(score.method, result.training)[0]
+        jobs = method_jobs(score.method, rows)[0]
         tables["method_costs"] = [cost_row(result.slice, jobs, score)]
     return rows
 
 
-def method_jobs(method: str, training: SliceTraining) -> tuple[list[Row], list[Row]]:
-    """``train_jobs`` and ``promotions`` rows of the jobs whose adapters ``method`` reads: a
-    baseline's own; every RAIE job for the routed variants; the global one for w/o KR and w/o All."""
+def method_jobs(method: str, by_method: MethodRows) -> tuple[list[Row], list[Row]]:
+    """``train_jobs`` and ``promotions`` rows (from ``by_method``, the slice's ``training_rows``)
+    of the jobs whose adapters ``method`` reads: a baseline's own; every RAIE job for the
+    routed variants; the global one for w/o KR and w/o All."""
     strategy = build_strategy(method)
-    by_method = training_rows(training)
     if not strategy.uses_raie_state:
         own = by_method.get(method, {})
         return own.get("train_jobs", []), own.get("promotions", [])
@@ -234,7 +234,7 @@ def experiment_rows(method: str, result: SliceResult) -> dict[str, list[Row]]:
     their regions, their edits (when regions are edited), and the jobs whose adapters they
     read with the promotion decisions on them."""
     strategy = build_strategy(method)
-    jobs, promotions = method_jobs(method, result.training)
+    jobs, promotions = method_jobs(method, training_rows(result.training))
     if not strategy.uses_raie_state:
         return {"train_jobs": jobs, "promotions": promotions}
     rows = {
